@@ -1,0 +1,146 @@
+//! `list` and `show`: tasks with their last and next run.
+
+use super::Ctx;
+use crate::output::{status, table};
+use kit_db::cli::print_json;
+use kit_db::exec::{self, Execution};
+use kit_db::task::{repo, TaskRow};
+use kit_db::clock;
+use rusqlite::{Connection, OptionalExtension};
+
+/// The latest execution of a task that actually started (not queued,
+/// missed or skipped), for "last run".
+pub fn last_run(conn: &Connection, task: &str) -> anyhow::Result<Option<Execution>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM supervisor_executions
+         WHERE task = ?1 AND status NOT IN ('queued','missed','skipped')
+         ORDER BY id DESC LIMIT 1",
+        exec::COLUMNS
+    ))?;
+    Ok(stmt.query_row([task], exec::from_row).optional()?)
+}
+
+/// What to show as "next": the stored next slot, a daemon marker, or "-".
+pub fn next_label(row: &TaskRow) -> String {
+    if !row.task.enabled {
+        return "disabled".into();
+    }
+    match row.task.schedule.trim() {
+        "@daemon" => "daemon".into(),
+        "@reboot" => "at boot".into(),
+        _ => row
+            .next_due
+            .clone()
+            .filter(|d| !d.starts_with("+262143") && !d.starts_with("262143"))
+            .unwrap_or_else(|| "next tick".into()),
+    }
+}
+
+pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
+    let store = ctx.open()?;
+    let rows = repo::list(&store.conn)?;
+    let mut items = Vec::new();
+    let mut table_rows = Vec::new();
+    for r in &rows {
+        let last = last_run(&store.conn, &r.task.name)?;
+        let next = next_label(r);
+        if ctx.json {
+            items.push(serde_json::json!({
+                "name": r.task.name, "schedule": r.task.schedule, "enabled": r.task.enabled,
+                "command": r.task.command, "next": next, "next_due": r.next_due,
+                "last_run": last,
+            }));
+        } else {
+            let (ls, lw, ld) = match &last {
+                Some(e) => (
+                    status(&e.status),
+                    e.started_at.clone().unwrap_or_default(),
+                    e.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_default(),
+                ),
+                None => ("-".into(), "".into(), "".into()),
+            };
+            table_rows.push(vec![
+                r.task.name.clone(),
+                r.task.schedule.clone(),
+                if r.task.enabled { "yes".into() } else { status("disabled") },
+                ls,
+                lw,
+                ld,
+                next,
+            ]);
+        }
+    }
+    if ctx.json {
+        print_json(&items);
+    } else {
+        print!(
+            "{}",
+            table(&["NAME", "SCHEDULE", "ENABLED", "LAST", "LAST RUN", "TOOK", "NEXT"], &table_rows)
+        );
+    }
+    Ok(0)
+}
+
+pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
+    let store = ctx.open()?;
+    let row = repo::require(&store.conn, name)?;
+    let mut stmt = store.conn.prepare_cached(&format!(
+        "SELECT {} FROM supervisor_executions WHERE task = ?1 ORDER BY id DESC LIMIT 10",
+        exec::COLUMNS
+    ))?;
+    let recent: Vec<Execution> = stmt
+        .query_map([name], exec::from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let recovery: Option<serde_json::Value> = store
+        .conn
+        .query_row(
+            "SELECT state, streak, rounds, episode_started_at, last_round_at, escalated_at
+             FROM supervisor_recovery WHERE task = ?1",
+            [name],
+            |r| {
+                Ok(serde_json::json!({
+                    "state": r.get::<_, String>(0)?, "streak": r.get::<_, i64>(1)?,
+                    "rounds": r.get::<_, i64>(2)?, "episode_started_at": r.get::<_, Option<String>>(3)?,
+                    "last_round_at": r.get::<_, Option<String>>(4)?, "escalated_at": r.get::<_, Option<String>>(5)?,
+                }))
+            },
+        )
+        .optional()?;
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "task": row, "next": next_label(&row), "recent": recent, "recovery": recovery,
+        }));
+        return Ok(0);
+    }
+    let t = &row.task;
+    println!("name:       {}", t.name);
+    if let Some(d) = &t.description {
+        println!("about:      {d}");
+    }
+    println!("schedule:   {}{}", t.schedule, t.timezone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default());
+    println!("command:    {}", t.command.display());
+    println!("enabled:    {}{}", t.enabled, row.disabled_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default());
+    println!("next:       {}", next_label(&row));
+    if let Some(r) = &recovery {
+        println!("recovery:   {} (streak {}, rounds {})", r["state"].as_str().unwrap_or(""), r["streak"], r["rounds"]);
+    }
+    println!("revision:   {} (updated {})", row.revision, row.updated_at);
+    println!();
+    let rows: Vec<Vec<String>> = recent
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.trigger.clone(),
+                status(&e.status),
+                e.started_at.clone().or(e.scheduled_for.clone()).unwrap_or_default(),
+                e.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                e.duration_ms.map(|d| format!("{}ms", d)).unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["ID", "TRIGGER", "STATUS", "AT", "EXIT", "TOOK", "REASON"], &rows));
+    let _ = clock::fmt;
+    Ok(0)
+}

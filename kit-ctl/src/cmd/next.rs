@@ -1,0 +1,100 @@
+//! `next`: the next fire instants of a task or an expression, in the zone's
+//! own offset. Scripts and tests use it to check schedule semantics.
+
+use super::Ctx;
+use anyhow::bail;
+use clap::Args;
+use kit_db::cli::print_json;
+use kit_db::schedule::{Schedule, Tz};
+use kit_db::settings::Settings;
+use kit_db::task::{repo, validate::validate_timezone};
+use kit_db::clock;
+
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    /// A task name (or use --schedule)
+    #[arg(conflicts_with = "schedule", required_unless_present = "schedule")]
+    pub task: Option<String>,
+    /// A schedule expression to evaluate
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Time zone for --schedule [default: settings.timezone, else the system zone]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Start after this instant (RFC 3339) [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// How many instants to print
+    #[arg(long, default_value_t = 5)]
+    pub count: usize,
+}
+
+pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
+    let from = match &a.from {
+        Some(f) => clock::parse_instant(f).map_err(|e| anyhow::anyhow!("--from: {e}"))?,
+        None => ctx.now()?,
+    };
+    let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
+        (Some(name), _) => {
+            let store = ctx.open()?;
+            let row = repo::require(&store.conn, name)?;
+            let zone = match (&a.tz, &row.task.timezone) {
+                (Some(z), _) | (None, Some(z)) => validate_timezone(z).map_err(anyhow::Error::msg)?,
+                (None, None) => Settings::load(&store.conn)?.zone(),
+            };
+            (row.task.schedule, zone)
+        }
+        (None, Some(s)) => {
+            let zone = match &a.tz {
+                Some(z) => validate_timezone(z).map_err(|e| anyhow::anyhow!("--tz: {e}"))?,
+                None => match kit_db::Store::open_default(ctx.db.db.as_deref()) {
+                    Ok(store) => Settings::load(&store.conn)?.zone(),
+                    Err(_) => kit_db::settings::system_zone(),
+                },
+            };
+            (s.clone(), zone)
+        }
+        (None, None) => bail!("give a task name or --schedule EXPR"),
+    };
+    let schedule = Schedule::parse(&expr)
+        .map_err(|e| kit_db::Error::invalid(format!("schedule {expr:?}: {e}")))?;
+    let mut instants = Vec::new();
+    match &schedule {
+        Schedule::Daemon => bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times"),
+        Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
+        Schedule::Every(d) => {
+            // Anchored on the previous slot; from a given instant, the grid
+            // starts at the next whole minute.
+            let step = chrono::Duration::from_std(*d)?;
+            let mut t = clock::floor_minute(from) + chrono::Duration::minutes(1);
+            for _ in 0..a.count {
+                instants.push(t);
+                t += step;
+            }
+        }
+        Schedule::Cron(_) => {
+            let mut t = from;
+            for _ in 0..a.count {
+                match schedule.next_after(t, zone) {
+                    Some(n) => {
+                        instants.push(n);
+                        t = n;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    for t in instants {
+        let local = t.with_timezone(&zone);
+        if ctx.json {
+            print_json(&serde_json::json!({
+                "at": local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "utc": clock::fmt(t),
+            }));
+        } else {
+            println!("{}", local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,26 @@
+//! kit-db: the store every kit tool shares.
+//!
+//! One SQLite file holds all state (tasks, executions, events, heartbeats).
+//! This crate owns its schema and migrations, the task model and its single
+//! validator, schedule evaluation, and the process helpers that kit-run and
+//! kit-keep both need. Each `kit-*` binary is a thin main over this library
+//! plus its own logic module.
+
+pub mod cli;
+pub mod clock;
+pub mod dbtool;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod launch;
+pub mod paths;
+pub mod process;
+pub mod schedule;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod task;
+pub mod units;
+
+pub use error::{Error, Result};
+pub use store::Store;

@@ -1,0 +1,143 @@
+//! Maintenance: integrity check, WAL checkpoint, history retention, vacuum
+//! and online backup. These back the `kit-db` binary.
+
+use super::{schema, Store};
+use crate::{clock, Error, Result};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub path: String,
+    pub ok: bool,
+    pub integrity: Vec<String>,
+    pub schema_version: i64,
+    pub supported_version: i64,
+    pub tasks: i64,
+    pub executions: i64,
+    pub open_executions: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PruneReport {
+    pub cutoff: String,
+    pub executions_deleted: usize,
+    pub events_deleted: usize,
+    pub requests_deleted: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    pub source: String,
+    pub destination: String,
+    pub bytes: u64,
+}
+
+impl Store {
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let integrity: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        let count = |sql: &str| -> Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let schema_version = self.schema_version()?;
+        Ok(CheckReport {
+            path: self.path().display().to_string(),
+            ok: integrity == ["ok"] && schema_version == schema::LATEST,
+            integrity,
+            schema_version,
+            supported_version: schema::LATEST,
+            tasks: count("SELECT count(*) FROM supervisor_tasks")?,
+            executions: count("SELECT count(*) FROM supervisor_executions")?,
+            open_executions: count(
+                "SELECT count(*) FROM supervisor_executions WHERE status IN ('queued','running')",
+            )?,
+        })
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it.
+    pub fn checkpoint(&self) -> Result<(i64, i64, i64)> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?)
+    }
+
+    /// Deletes finished history older than `cutoff`. Open rows (`queued`,
+    /// `running`) are never removed: they are work in progress, not history.
+    /// Deletes in batches so writers are never blocked for long.
+    pub fn prune(&self, cutoff: clock::Instant) -> Result<PruneReport> {
+        let cut = clock::fmt(cutoff);
+        let mut executions_deleted = 0;
+        loop {
+            let n = self.write(|tx| {
+                Ok(tx.execute(
+                    "DELETE FROM supervisor_executions WHERE id IN (
+                       SELECT id FROM supervisor_executions
+                       WHERE created_at < ?1 AND status NOT IN ('queued','running')
+                       LIMIT 5000)",
+                    [&cut],
+                )?)
+            })?;
+            executions_deleted += n;
+            if n == 0 {
+                break;
+            }
+        }
+        let (events_deleted, requests_deleted) = self.write(|tx| {
+            let ev = tx.execute(
+                "DELETE FROM supervisor_events WHERE created_at < ?1 AND delivery <> 'pending'",
+                [&cut],
+            )?;
+            let rq = tx.execute(
+                "DELETE FROM supervisor_requests WHERE created_at < ?1 AND done_at IS NOT NULL",
+                [&cut],
+            )?;
+            Ok((ev, rq))
+        })?;
+        Ok(PruneReport {
+            cutoff: cut,
+            executions_deleted,
+            events_deleted,
+            requests_deleted,
+        })
+    }
+
+    pub fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+
+    /// Copies the live DB to `dest` with SQLite's online backup API, which is
+    /// consistent while other tools keep writing.
+    pub fn backup(&self, dest: &Path) -> Result<BackupReport> {
+        if dest.exists() {
+            return Err(Error::Path {
+                path: dest.to_path_buf(),
+                reason: "already exists; refusing to overwrite a backup".into(),
+            });
+        }
+        if let Some(dir) = dest.parent() {
+            crate::paths::ensure_private_dir(dir)?;
+        }
+        let tmp = dest.with_extension("partial");
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let mut out = rusqlite::Connection::open(&tmp)?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
+            backup.run_to_completion(1000, std::time::Duration::from_millis(5), None)?;
+        }
+        crate::paths::make_private(&tmp)?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::Path {
+            path: dest.to_path_buf(),
+            reason: format!("cannot move backup into place: {e}"),
+        })?;
+        let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+        Ok(BackupReport {
+            source: self.path().display().to_string(),
+            destination: dest.display().to_string(),
+            bytes,
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! Opening the shared DB: creating it privately, refusing what is not a kit
+//! DB, migrating, and running write transactions that never lose a write to
+//! SQLITE_BUSY.
+
+mod maint;
+pub mod schema;
+
+pub use maint::{BackupReport, CheckReport, PruneReport};
+
+use crate::{paths, Error, Result};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a writer waits for another writer before SQLite gives up. Writes
+/// are short (milliseconds), so this only matters under heavy contention.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Store {
+    pub conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the DB at `--db`/`KIT_DB`/`$KIT_HOME/kit.db`.
+    pub fn open_default(flag: Option<&Path>) -> Result<Store> {
+        Store::open(&paths::db_path(flag))
+    }
+
+    /// Opens the DB at `path`, creating it 0600 (its directory 0700) and
+    /// migrating the schema. Never writes to a file that is not a SQLite DB
+    /// or that a newer kit wrote.
+    pub fn open(path: &Path) -> Result<Store> {
+        let existed = preflight(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure(existed)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self, existed: bool) -> Result<()> {
+        // Reading the schema version is the first real read: it is where a
+        // corrupt or foreign file shows itself.
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| classify(&self.path, e))?;
+        if version > schema::LATEST {
+            return Err(Error::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: schema::LATEST,
+            });
+        }
+        if existed && version == 0 && has_foreign_tables(&self.conn)? {
+            return Err(Error::NotADatabase {
+                path: self.path.clone(),
+                reason: "it is a SQLite database of some other program (it has tables but no kit schema version)".into(),
+            });
+        }
+        // WAL lets readers (status, the dashboard) run beside writers;
+        // synchronous=NORMAL is durable across process crashes in WAL mode,
+        // which is the failure we design for (kill -9 at any moment).
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| classify(&self.path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Path {
+                path: self.path.clone(),
+                reason: format!("cannot switch to WAL journal mode (got {mode})"),
+            });
+        }
+        self.conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+        )?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current == schema::LATEST {
+            return Ok(());
+        }
+        self.write(|tx| {
+            // Re-read inside the write lock: another tool may have migrated
+            // between our check and our lock.
+            let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(v as usize) {
+                tx.execute_batch(sql)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction. Taking the write lock up
+    /// front is what makes busy_timeout effective in WAL mode (a deferred
+    /// transaction that upgrades would fail with SQLITE_BUSY at once); the
+    /// loop covers the rare BUSY that still escapes (e.g. a checkpoint).
+    pub fn write<T>(&self, mut f: impl FnMut(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let mut delay = Duration::from_millis(2);
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT * 2;
+        loop {
+            let attempt = (|| {
+                let tx = rusqlite::Transaction::new_unchecked(
+                    &self.conn,
+                    TransactionBehavior::Immediate,
+                )?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            match attempt {
+                Err(Error::Sqlite(ref e)) if is_busy(e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Checks the path before SQLite touches it, and creates a new DB file 0600.
+/// Returns whether the file existed.
+fn preflight(path: &Path) -> Result<bool> {
+    let bad = |reason: String| Error::Path {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "it is a directory".into(),
+        }),
+        Ok(meta) => {
+            if meta.len() > 0 {
+                let mut header = [0u8; 16];
+                let mut f = std::fs::File::open(path)
+                    .map_err(|e| bad(format!("cannot open database: {e}")))?;
+                let n = f.read(&mut header).unwrap_or(0);
+                if n < 16 || &header != b"SQLite format 3\0" {
+                    return Err(Error::NotADatabase {
+                        path: path.to_path_buf(),
+                        reason: "the file is not a SQLite database (bad header)".into(),
+                    });
+                }
+            }
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| bad(format!("cannot open database for writing: {e}")))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                paths::ensure_private_dir(dir)?;
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| bad(format!("cannot create database: {e}")))?;
+            Ok(false)
+        }
+        Err(e) => Err(bad(format!("cannot access database: {e}"))),
+    }
+}
+
+fn has_foreign_tables(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Turns SQLite's "not a database"/"corrupt" codes into a message that
+/// names the file.
+fn classify(path: &Path, e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        use rusqlite::ErrorCode::*;
+        match f.code {
+            NotADatabase => {
+                return Error::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: "the file is not a SQLite database".into(),
+                }
+            }
+            DatabaseCorrupt => {
+                return Error::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: format!("the database is corrupt ({e}); restore a backup (kit-db backup) or move it aside"),
+                }
+            }
+            CannotOpen | PermissionDenied | ReadOnly => {
+                return Error::Path {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot open database: {e}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    Error::Sqlite(e)
+}

@@ -1,0 +1,160 @@
+//! The schema, as migrations on `PRAGMA user_version`. The schema is a public
+//! interface (people query it with sqlite3; docs/schema.md describes it), so
+//! migrations only ever add: never rename or drop a column people may use.
+
+/// Migration N (1-based) brings user_version from N-1 to N.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+CREATE TABLE supervisor_tasks (
+    name            TEXT PRIMARY KEY,
+    schedule        TEXT NOT NULL,
+    command         TEXT NOT NULL,            -- JSON: "shell string" or ["argv", ...]
+    enabled         INTEGER NOT NULL DEFAULT 1,
+    timezone        TEXT,                     -- as declared; NULL = settings default
+    spec            TEXT NOT NULL,            -- the full definition as JSON
+    next_due        TEXT,                     -- next slot kit-tick will claim (UTC); NULL = not computed yet
+    disabled_reason TEXT,                     -- why enabled = 0 when kit disabled it (escalation)
+    revision        INTEGER NOT NULL DEFAULT 1, -- bumped on every change (kit-keep reloads on it)
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX supervisor_tasks_due ON supervisor_tasks(next_due) WHERE enabled = 1;
+
+CREATE TABLE supervisor_executions (
+    id              INTEGER PRIMARY KEY,
+    task            TEXT NOT NULL,            -- the task's name; kept when the task is deleted
+    trigger         TEXT NOT NULL CHECK (trigger IN
+                      ('schedule','catch_up','manual','retry','daemon','recovery','api','adhoc','reboot')),
+    attempt         INTEGER NOT NULL DEFAULT 1,
+    scheduled_for   TEXT,                     -- the slot (UTC) for scheduled rows
+    created_at      TEXT NOT NULL,
+    started_at      TEXT,
+    finished_at     TEXT,
+    status          TEXT NOT NULL CHECK (status IN
+                      ('queued','running','success','failed','timeout','killed','skipped','missed','lost','error')),
+    exit_code       INTEGER,                  -- the shell-convention code: exit status, 128+N for signal N
+    signal          INTEGER,                  -- the signal that ended the process, if any
+    duration_ms     INTEGER,
+    reason          TEXT,                     -- why: error message, why skipped/missed/lost/killed
+    pid             INTEGER,                  -- the recording process (kit-run, or kit-keep for daemons)
+    pid_start       INTEGER,                  -- its start time, so a reused pid is never mistaken
+    child_pid       INTEGER,                  -- the task's process (leader of its own process group)
+    child_start     INTEGER,
+    boot_id         TEXT,
+    output          BLOB,                     -- stdout+stderr interleaved, head and tail past the cap
+    output_bytes    INTEGER,                  -- bytes the command wrote in all
+    output_dropped  INTEGER NOT NULL DEFAULT 0, -- bytes dropped between head and tail
+    retry_of        INTEGER REFERENCES supervisor_executions(id) ON DELETE SET NULL
+);
+-- Exactly-once: one row per (task, slot, attempt). kit-tick's claim is an INSERT against this.
+CREATE UNIQUE INDEX supervisor_executions_slot
+    ON supervisor_executions(task, scheduled_for, attempt) WHERE scheduled_for IS NOT NULL;
+CREATE INDEX supervisor_executions_task ON supervisor_executions(task, id);
+CREATE INDEX supervisor_executions_created ON supervisor_executions(created_at);
+CREATE INDEX supervisor_executions_open
+    ON supervisor_executions(status, task) WHERE status IN ('queued','running');
+CREATE INDEX supervisor_executions_task_status ON supervisor_executions(task, status, id);
+
+CREATE TABLE supervisor_settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL                       -- JSON
+) WITHOUT ROWID;
+
+CREATE TABLE supervisor_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE supervisor_heartbeats (
+    tool       TEXT PRIMARY KEY,              -- kit-tick, kit-keep, kit-heal, kit-ctl-serve
+    pid        INTEGER NOT NULL,
+    pid_start  INTEGER,
+    boot_id    TEXT,
+    started_at TEXT NOT NULL,
+    beat_at    TEXT NOT NULL,
+    info       TEXT                           -- JSON
+) WITHOUT ROWID;
+
+CREATE TABLE supervisor_events (
+    id              INTEGER PRIMARY KEY,
+    created_at      TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN
+                      ('failing','recovering','recovered','escalated','crashloop','missed','stalled','stuck','action','info')),
+    severity        TEXT NOT NULL CHECK (severity IN ('info','warning','critical')),
+    task            TEXT,
+    message         TEXT NOT NULL,
+    detail          TEXT,                     -- JSON
+    dedupe_key      TEXT UNIQUE,              -- one event per occurrence, however many tools notice it
+    notify          INTEGER NOT NULL DEFAULT 1,
+    delivery        TEXT NOT NULL DEFAULT 'pending' CHECK (delivery IN ('pending','delivered','failed','none')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    lease_until     TEXT,
+    delivered_at    TEXT,
+    last_error      TEXT
+);
+CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHERE delivery = 'pending';
+CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
+
+CREATE TABLE supervisor_recovery (
+    task               TEXT PRIMARY KEY,
+    state              TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok','failing','recovering','escalated')),
+    streak             INTEGER NOT NULL DEFAULT 0,  -- consecutive failed/timeout/lost executions
+    last_execution_id  INTEGER,                     -- last execution counted
+    episode_started_at TEXT,
+    rounds             INTEGER NOT NULL DEFAULT 0,  -- recovery rounds in this episode
+    last_round_at      TEXT,
+    escalated_at       TEXT,
+    updated_at         TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE supervisor_daemons (
+    task               TEXT PRIMARY KEY,
+    wanted             TEXT NOT NULL DEFAULT 'up' CHECK (wanted IN ('up','down')),
+    state              TEXT NOT NULL DEFAULT 'stopped'
+                         CHECK (state IN ('starting','running','backoff','quarantined','stopped','error')),
+    pid                INTEGER,
+    pid_start          INTEGER,
+    execution_id       INTEGER,
+    started_at         TEXT,
+    restarts           INTEGER NOT NULL DEFAULT 0,
+    recent_failures    TEXT NOT NULL DEFAULT '[]',  -- JSON list of failure instants (crash-loop window)
+    backoff_until      TEXT,
+    quarantined_until  TEXT,
+    last_exit          TEXT,
+    updated_at         TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Requests from kit-ctl / the API / kit-heal to kit-keep (restart, stop, start).
+CREATE TABLE supervisor_requests (
+    id           INTEGER PRIMARY KEY,
+    created_at   TEXT NOT NULL,
+    task         TEXT NOT NULL,
+    action       TEXT NOT NULL CHECK (action IN ('restart','stop','start')),
+    requested_by TEXT,
+    done_at      TEXT,
+    result       TEXT
+);
+CREATE INDEX supervisor_requests_open ON supervisor_requests(id) WHERE done_at IS NULL;
+
+-- One-line answers to common questions.
+CREATE VIEW today AS
+    SELECT * FROM supervisor_executions
+    WHERE created_at >= strftime('%Y-%m-%dT00:00:00.000Z', 'now');
+
+CREATE VIEW last_runs AS
+    SELECT e.* FROM supervisor_executions e
+    JOIN (SELECT task, max(id) AS id FROM supervisor_executions
+          WHERE status NOT IN ('queued','skipped','missed') GROUP BY task) last
+      ON e.id = last.id;
+
+CREATE VIEW failing_tasks AS
+    SELECT r.task, r.state, r.streak, r.rounds, r.episode_started_at, r.escalated_at,
+           t.enabled, t.disabled_reason
+    FROM supervisor_recovery r LEFT JOIN supervisor_tasks t ON t.name = r.task
+    WHERE r.state <> 'ok' OR r.streak > 0;
+"#;

@@ -1,0 +1,228 @@
+//! The TOML task file: `[settings]` plus `[[task]]` tables. Loading checks
+//! everything before anything is applied, and every error names the file,
+//! the line and the field. `export` writes a file that `apply` reproduces.
+
+use super::model::Task;
+use super::validate::{validate, validate_timezone};
+use crate::settings::Settings;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TaskFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Settings>,
+    #[serde(default, rename = "task")]
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path.display(), l, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    settings: Option<toml::Spanned<Settings>>,
+    #[serde(default)]
+    task: Vec<toml::Spanned<Task>>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of `field` inside the table spanning `span`, else the table's line.
+fn field_line(text: &str, span: std::ops::Range<usize>, field: &str) -> usize {
+    let key = field.split('.').next().unwrap_or(field);
+    let start = span.start.min(text.len());
+    let end = span.end.min(text.len());
+    let mut offset = start;
+    for l in text[start..end].split_inclusive('\n') {
+        let t = l.trim_start();
+        if let Some(rest) = t.strip_prefix(key) {
+            let rest = rest.trim_start();
+            if rest.starts_with('=') || rest.starts_with('.') || (rest.is_empty() && t.starts_with('[')) {
+                return line_of(text, offset);
+            }
+        }
+        if t.starts_with(&format!("[task.{key}")) {
+            return line_of(text, offset);
+        }
+        offset += l.len();
+    }
+    line_of(text, start)
+}
+
+/// Reads and checks a task file. Relative `cwd` values are resolved against
+/// the file's directory, so a file means the same wherever it is applied from.
+pub fn load(path: &Path) -> Result<TaskFile, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FileError {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    let base = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let base = std::fs::canonicalize(&base).unwrap_or(base);
+    parse(&text, path, &base)
+}
+
+/// Parses task-file text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError> {
+    let fail = |line: Option<usize>, message: String| FileError {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        fail(line, e.message().trim().to_string())
+    })?;
+    let settings = match raw.settings {
+        Some(s) => {
+            let span = s.span();
+            let s = s.into_inner();
+            if let Some(tz) = &s.timezone {
+                validate_timezone(tz).map_err(|m| {
+                    fail(
+                        Some(field_line(text, span.clone(), "timezone")),
+                        format!("settings: timezone: {m}"),
+                    )
+                })?;
+            }
+            if s.notify.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(fail(
+                    Some(field_line(text, span, "notify")),
+                    "settings: notify: empty command".into(),
+                ));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let mut tasks: Vec<Task> = Vec::with_capacity(raw.task.len());
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for spanned in raw.task {
+        let span = spanned.span();
+        let mut task = spanned.into_inner();
+        if let Some(cwd) = &task.cwd {
+            if !cwd.starts_with('/') {
+                task.cwd = Some(base.join(cwd).display().to_string());
+            }
+        }
+        if let Err(e) = validate(&task) {
+            let line = field_line(text, span, &e.field);
+            return Err(fail(Some(line), format!("task {:?}: {e}", task.name)));
+        }
+        let line = field_line(text, span, "name");
+        if let Some(first) = seen.insert(task.name.clone(), line) {
+            return Err(fail(
+                Some(line),
+                format!(
+                    "task {:?}: name: duplicate task name (first declared at line {first})",
+                    task.name
+                ),
+            ));
+        }
+        tasks.push(task);
+    }
+    Ok(TaskFile { settings, tasks })
+}
+
+/// Renders a task file that `load` + `apply` turn back into the same tasks.
+pub fn export(file: &TaskFile) -> String {
+    let mut out = String::from("# kit task file (kit-ctl export)\n");
+    if let Some(s) = &file.settings {
+        #[derive(Serialize)]
+        struct Only<'a> {
+            settings: &'a Settings,
+        }
+        out.push('\n');
+        out.push_str(&toml::to_string(&Only { settings: s }).unwrap_or_default());
+    }
+    for t in &file.tasks {
+        #[derive(Serialize)]
+        struct One<'a> {
+            task: [&'a Task; 1],
+        }
+        out.push('\n');
+        out.push_str(&toml::to_string(&One { task: [t] }).unwrap_or_default());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<TaskFile, FileError> {
+        parse(text, Path::new("t.toml"), Path::new("/base"))
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let e = p("[[task]]\nname = \"a\"\nschedule = \"61 * * * *\"\ncommand = \"true\"\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.to_string().contains("schedule"), "{e}");
+        let e = p("[[task]]\nname = \"a\"\nschedule = \"@daily\"\ncommand = \"true\"\nbogus = 1\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
+        let dup = "[[task]]\nname = \"a\"\nschedule = \"@daily\"\ncommand = \"true\"\n";
+        let e = p(&format!("{dup}{dup}")).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn export_round_trips() {
+        let text = r#"
+[settings]
+timezone = "Europe/Warsaw"
+notify = "scripts/notify.sh"
+[settings.recovery]
+failure_threshold = 2
+
+[[task]]
+name = "scan"
+schedule = "0 8,12 * * *"
+command = "scan --quick"
+timeout = "15m"
+enabled = false
+[task.recovery]
+actions = ["restart:relay"]
+escalate = "disable"
+
+[[task]]
+name = "bridge"
+schedule = "@daemon"
+command = ["node", "bridge.js", "it's \"quoted\""]
+cwd = "rel/dir"
+env = { LOG_LEVEL = "info" }
+crashloop = { failures = 5, within = "2m" }
+"#;
+        let f = p(text).unwrap();
+        assert_eq!(f.tasks[1].cwd.as_deref(), Some("/base/rel/dir"));
+        let again = p(&export(&f)).unwrap();
+        assert_eq!(f, again, "{}", export(&f));
+    }
+}

@@ -1,0 +1,10 @@
+//! Tasks: the model, its validator, the TOML file format and the DB table.
+
+pub mod file;
+pub mod model;
+pub mod repo;
+pub mod validate;
+
+pub use model::{CatchUp, Command, Escalate, Overlap, Recovery, Task};
+pub use repo::{Change, TaskRow};
+pub use validate::{validate, FieldError};

@@ -1,0 +1,3 @@
+fn main() {
+    kit_db::cli::exit_with("kit-keep", kit_keep::run());
+}

@@ -1,0 +1,240 @@
+//! One attempt: start the command in its own session, capture its output
+//! within the cap, enforce the timeout on the whole process group, and
+//! report how it ended. No DB access here.
+
+use kit_db::exec::Finish;
+use kit_db::process::{
+    self, read_with_deadline, CapBuffer, ReadStatus, Signal, SpawnSpec, Terminate, WaitOutcome,
+};
+use std::io::Write;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set by the SIGTERM/SIGINT handler: the signal kit-run itself received.
+pub static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// How often the read loop wakes to check the child and the stop flag when
+/// the pipe is quiet. Output and a normal exit wake it at once.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// After the command exits, how long its output pipe may stay open (held by
+/// background processes it left) before those are stopped.
+const DRAIN: Duration = Duration::from_secs(1);
+
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub cap: usize,
+    pub stream: bool,
+}
+
+/// The result of one attempt: the row's terminal fields and the exit code
+/// kit-run reports (shell convention).
+pub struct Ended {
+    pub finish: Finish,
+    pub code: i32,
+    /// Called back right after spawn with the child's pid and start time.
+    pub spawned: bool,
+}
+
+pub fn run(
+    mut spec: SpawnSpec,
+    lim: &Limits,
+    on_spawn: &mut dyn FnMut(i32, process::ProcStart) -> anyhow::Result<()>,
+) -> Ended {
+    spec.output = process::Output::Pipe;
+    spec.new_session = true;
+    spec.die_with_parent = true;
+    let started = Instant::now();
+    let child = match process::spawn(&spec) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ended {
+                code: e.exit_code(),
+                finish: Finish {
+                    status: "error",
+                    exit_code: Some(e.exit_code()),
+                    reason: Some(e.to_string()),
+                    duration_ms: Some(started.elapsed().as_millis() as i64),
+                    ..Default::default()
+                },
+                spawned: false,
+            }
+        }
+    };
+    let pid = child.pid;
+    if let Err(e) = on_spawn(pid, child.start) {
+        eprintln!("kit-run: recording the child's pid: {e:#}");
+    }
+    let deadline = lim.timeout.map(|t| started + t);
+    let mut buf = CapBuffer::new(lim.cap);
+    let mut outcome: Option<WaitOutcome> = None;
+    let mut why_stopped: Option<(&'static str, String)> = None;
+    let mut exited_at: Option<Instant> = None;
+    let pipe = child.output;
+    let mut stdout = std::io::stdout();
+    let mut streamed = 0usize;
+
+    loop {
+        let now = Instant::now();
+        let mut until = now + SLICE;
+        if let Some(d) = deadline {
+            until = until.min(d);
+        }
+        let status = match &pipe {
+            Some(p) => read_with_deadline(p, &mut buf, Some(until)).unwrap_or(ReadStatus::Eof),
+            None => ReadStatus::Eof,
+        };
+        if lim.stream {
+            streamed = stream_new(&buf, streamed, &mut stdout);
+        }
+        if outcome.is_none() {
+            outcome = process::try_wait(pid).ok().flatten();
+            if outcome.is_some() {
+                exited_at = Some(Instant::now());
+            }
+        }
+        if status == ReadStatus::Eof {
+            break;
+        }
+        let sig = STOP_SIGNAL.load(Ordering::SeqCst);
+        if sig != 0 {
+            let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("signal");
+            why_stopped = Some(("killed", format!("kit-run received {name} and stopped the command")));
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) && outcome.is_none() {
+            why_stopped = Some(("timeout", String::new()));
+            break;
+        }
+        if exited_at.is_some_and(|t| t.elapsed() >= DRAIN) {
+            break; // leftovers hold the pipe; stopped below
+        }
+    }
+
+    let mut notes: Vec<String> = Vec::new();
+    let mut killed_hard = false;
+    if why_stopped.is_none() && outcome.is_none() {
+        // The pipe closed; the command is exiting. Reap it before looking
+        // for leftovers, or its own zombie would count as one.
+        outcome = process::wait_child(pid, Some(Instant::now() + DRAIN)).ok().filter(|o| *o != WaitOutcome::TimedOut);
+    }
+    if why_stopped.is_some() || process::group_alive(pid) {
+        // Stop the whole group: the command's leftovers would otherwise run
+        // on unsupervised and unrecorded.
+        let t = process::terminate_group(
+            pid,
+            Some((pid, child.start)),
+            &Terminate {
+                grace: lim.grace,
+                ..Terminate::default()
+            },
+        );
+        if let Ok(t) = t {
+            killed_hard = t.killed;
+            if outcome.is_none() {
+                outcome = t.leader_status;
+            }
+        }
+        if why_stopped.is_none() {
+            notes.push("processes it left running in its process group were stopped".into());
+        }
+    }
+    if let Some(p) = &pipe {
+        // Whatever the group wrote before it died.
+        let _ = read_with_deadline(p, &mut buf, Some(Instant::now() + Duration::from_millis(50)));
+        if lim.stream {
+            stream_new(&buf, streamed, &mut stdout);
+        }
+    }
+    let outcome = match outcome {
+        Some(o) => o,
+        None => process::wait_child(pid, Some(Instant::now() + Duration::from_secs(5)))
+            .unwrap_or(WaitOutcome::TimedOut),
+    };
+    let duration_ms = Some(started.elapsed().as_millis() as i64);
+    let captured = buf.finish();
+    let mut finish = Finish {
+        output: Some(captured.bytes.clone()),
+        output_bytes: Some(captured.total),
+        output_dropped: captured.dropped,
+        duration_ms,
+        ..Default::default()
+    };
+    let grace_note = |hard: bool| {
+        if hard {
+            format!("SIGTERM, then SIGKILL after the {} grace", kit_db::units::Dur(lim.grace))
+        } else {
+            "SIGTERM".to_string()
+        }
+    };
+    let code = match why_stopped {
+        Some(("timeout", _)) => {
+            finish.status = "timeout";
+            finish.reason = Some(format!(
+                "timed out after {} and was stopped ({})",
+                kit_db::units::Dur(lim.timeout.unwrap_or_default()),
+                grace_note(killed_hard)
+            ));
+            124
+        }
+        Some((_, why)) => {
+            finish.status = "killed";
+            finish.reason = Some(format!("{why} ({})", grace_note(killed_hard)));
+            finish.signal = match outcome {
+                WaitOutcome::Signaled(s, _) => Some(s),
+                _ => None,
+            };
+            128 + STOP_SIGNAL.load(Ordering::SeqCst)
+        }
+        None => match outcome {
+            WaitOutcome::Exited(0) => {
+                finish.status = "success";
+                0
+            }
+            WaitOutcome::Exited(c) => {
+                finish.status = "failed";
+                finish.reason = Some(format!("exited with status {c}"));
+                c
+            }
+            WaitOutcome::Signaled(s, core) => {
+                finish.status = "killed";
+                finish.signal = Some(s);
+                let name = Signal::try_from(s).map(|s| s.as_str()).unwrap_or("unknown signal");
+                finish.reason = Some(format!(
+                    "killed by signal {s} ({name}){}",
+                    if core { ", core dumped" } else { "" }
+                ));
+                128 + s
+            }
+            WaitOutcome::TimedOut => {
+                finish.status = "lost";
+                finish.reason = Some("the command's exit status could not be collected".into());
+                125
+            }
+        },
+    };
+    finish.exit_code = Some(code);
+    if !notes.is_empty() {
+        let r = finish.reason.take().map(|r| format!("{r}; ")).unwrap_or_default();
+        finish.reason = Some(format!("{r}{}", notes.join("; ")));
+    }
+    Ended {
+        finish,
+        code,
+        spawned: true,
+    }
+}
+
+/// Writes what the buffer's head gained since the last call (streaming shows
+/// the head live; a truncated middle is only in the record).
+fn stream_new(buf: &CapBuffer, shown: usize, out: &mut std::io::Stdout) -> usize {
+    let head = buf.head();
+    if head.len() > shown {
+        let _ = out.write_all(&head[shown..]);
+        let _ = out.flush();
+        head.len()
+    } else {
+        shown
+    }
+}

@@ -1,0 +1,168 @@
+//! One tick: claim every due slot exactly once, record the missed ones,
+//! advance each task's next_due, move the watermark, beat the heart.
+
+use crate::plan::{self, Policy, Verdict};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use kit_db::schedule::Schedule;
+use kit_db::settings::Settings;
+use kit_db::task::repo;
+use kit_db::{clock, exec, process, state, Store};
+use serde::Serialize;
+
+type Instant = DateTime<Utc>;
+
+const WATERMARK: &str = "tick.watermark";
+const BOOT: &str = "tick.boot_id";
+
+/// A slot this tick claimed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Claim {
+    pub name: String,
+    pub slot: String,
+    pub id: i64,
+    pub trigger: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TickReport {
+    pub now: String,
+    pub claimed: Vec<Claim>,
+    pub missed: usize,
+    pub lost: Vec<i64>,
+}
+
+/// Runs one tick at `now`. With `dry_run` the transaction is rolled back:
+/// the report says what would have happened and nothing changes.
+pub fn tick(store: &Store, now: Instant, dry_run: bool) -> anyhow::Result<TickReport> {
+    let mut report = TickReport {
+        now: clock::fmt(now),
+        ..Default::default()
+    };
+    if !dry_run {
+        // Runs whose kit-run died are reconciled first, so a slot of theirs
+        // never looks "still running" to an overlap check.
+        report.lost = exec::reconcile_lost(&store.conn, None, now)?;
+    }
+    let conn = &store.conn;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .context("starting the tick transaction")?;
+    let settings = Settings::load(&tx)?;
+    let default_zone = settings.zone();
+    let last_tick = state::get(&tx, WATERMARK)?.and_then(|t| clock::parse_stored(&t));
+
+    // @reboot tasks fire at the first tick after the machine boots.
+    let boot = process::boot_id();
+    // A new DB counts as a boot too: kit has just started on this machine.
+    if state::get(&tx, BOOT)?.as_deref() != Some(boot.as_str()) {
+        claim_reboot_tasks(&tx, now, &mut report)?;
+        state::set(&tx, BOOT, &boot, now)?;
+    }
+
+    let due = due_tasks(&tx, now)?;
+    for name in due {
+        let Some(row) = repo::get(&tx, &name)? else { continue };
+        let task = &row.task;
+        let Ok(schedule) = Schedule::parse(&task.schedule) else {
+            continue; // validated on the way in; a hand-edited row is skipped, not fatal
+        };
+        let tz = task
+            .timezone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(default_zone);
+        let due_at = match row.next_due.as_deref().and_then(clock::parse_stored) {
+            Some(d) => d,
+            None => match plan::first_due(&schedule, tz, now) {
+                Some(d) => d,
+                None => {
+                    repo::set_next_due(&tx, &name, None)?;
+                    continue;
+                }
+            },
+        };
+        let policy = Policy {
+            catch_up: task.catch_up(),
+            max_age: task.catch_up_max_age.map(|d| d.chrono()),
+        };
+        let p = plan::plan(&schedule, tz, due_at, now, &policy, last_tick);
+        for (slot, verdict) in p.slots {
+            match verdict {
+                Verdict::Claim(trigger) => {
+                    if let Some(id) = exec::claim_slot(&tx, &name, slot, trigger, now)? {
+                        report.claimed.push(Claim {
+                            name: name.clone(),
+                            slot: clock::fmt(slot),
+                            id,
+                            trigger: trigger.to_string(),
+                        });
+                    }
+                }
+                Verdict::Missed(reason) => {
+                    if exec::record_missed(&tx, &name, slot, &reason, now)? {
+                        report.missed += 1;
+                    }
+                }
+            }
+        }
+        // A schedule that can never fire again keeps a far-future marker so
+        // it does not come back every tick.
+        let next = p.next_due.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        repo::set_next_due(&tx, &name, Some(next))?;
+    }
+
+    // The watermark never moves backwards: a clock that jumps back does not
+    // reopen slots (and next_due already lies beyond them).
+    if last_tick.is_none_or(|t| now > t) {
+        state::set(&tx, WATERMARK, &clock::fmt(now), now)?;
+    }
+    state::beat(
+        &tx,
+        "kit-tick",
+        now,
+        Some(&serde_json::json!({ "claimed": report.claimed.len(), "missed": report.missed })),
+    )?;
+    if dry_run {
+        tx.rollback()?;
+    } else {
+        tx.commit().context("committing the tick")?;
+    }
+    Ok(report)
+}
+
+/// Names of enabled timed tasks whose next slot is due (or not yet computed).
+fn due_tasks(conn: &rusqlite::Connection, now: Instant) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name FROM supervisor_tasks
+         WHERE enabled = 1 AND schedule NOT IN ('@daemon', '@reboot')
+           AND (next_due IS NULL OR next_due <= ?1)
+         ORDER BY name",
+    )?;
+    let rows = stmt.query_map([clock::fmt(now)], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn claim_reboot_tasks(
+    tx: &rusqlite::Transaction,
+    now: Instant,
+    report: &mut TickReport,
+) -> anyhow::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT name FROM supervisor_tasks WHERE enabled = 1 AND schedule = '@reboot' ORDER BY name",
+    )?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let slot = clock::floor_minute(now);
+    for name in names {
+        if let Some(id) = exec::claim_slot(tx, &name, slot, "reboot", now)? {
+            report.claimed.push(Claim {
+                name,
+                slot: clock::fmt(slot),
+                id,
+                trigger: "reboot".into(),
+            });
+        }
+    }
+    Ok(())
+}
