@@ -4,7 +4,8 @@
 
 use kit_db::exec::Finish;
 use kit_db::process::{
-    self, read_with_deadline, CapBuffer, ReadStatus, Signal, SpawnSpec, Terminate, WaitOutcome,
+    self, read_with_deadline, CapBuffer, ReadStatus, Signal, Sink, SpawnSpec, Terminate,
+    WaitOutcome,
 };
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -67,13 +68,14 @@ pub fn run(
         eprintln!("kit-run: recording the child's pid: {e:#}");
     }
     let deadline = lim.timeout.map(|t| started + t);
-    let mut buf = CapBuffer::new(lim.cap);
+    let mut buf = Tee {
+        buf: CapBuffer::new(lim.cap),
+        out: lim.stream.then(std::io::stdout),
+    };
     let mut outcome: Option<WaitOutcome> = None;
     let mut why_stopped: Option<(&'static str, String)> = None;
     let mut exited_at: Option<Instant> = None;
     let pipe = child.output;
-    let mut stdout = std::io::stdout();
-    let mut streamed = 0usize;
 
     loop {
         let now = Instant::now();
@@ -85,9 +87,6 @@ pub fn run(
             Some(p) => read_with_deadline(p, &mut buf, Some(until)).unwrap_or(ReadStatus::Eof),
             None => ReadStatus::Eof,
         };
-        if lim.stream {
-            streamed = stream_new(&buf, streamed, &mut stdout);
-        }
         if outcome.is_none() {
             outcome = process::try_wait(pid).ok().flatten();
             if outcome.is_some() {
@@ -119,7 +118,7 @@ pub fn run(
         // for leftovers, or its own zombie would count as one.
         outcome = process::wait_child(pid, Some(Instant::now() + DRAIN)).ok().filter(|o| *o != WaitOutcome::TimedOut);
     }
-    if why_stopped.is_some() || process::group_alive(pid) {
+    if why_stopped.is_some() || process::group_has_live_members(pid) {
         // Stop the whole group: the command's leftovers would otherwise run
         // on unsupervised and unrecorded.
         let t = process::terminate_group(
@@ -143,9 +142,6 @@ pub fn run(
     if let Some(p) = &pipe {
         // Whatever the group wrote before it died.
         let _ = read_with_deadline(p, &mut buf, Some(Instant::now() + Duration::from_millis(50)));
-        if lim.stream {
-            stream_new(&buf, streamed, &mut stdout);
-        }
     }
     let outcome = match outcome {
         Some(o) => o,
@@ -153,7 +149,7 @@ pub fn run(
             .unwrap_or(WaitOutcome::TimedOut),
     };
     let duration_ms = Some(started.elapsed().as_millis() as i64);
-    let captured = buf.finish();
+    let captured = buf.buf.finish();
     let mut finish = Finish {
         output: Some(captured.bytes.clone()),
         output_bytes: Some(captured.total),
@@ -226,15 +222,19 @@ pub fn run(
     }
 }
 
-/// Writes what the buffer's head gained since the last call (streaming shows
-/// the head live; a truncated middle is only in the record).
-fn stream_new(buf: &CapBuffer, shown: usize, out: &mut std::io::Stdout) -> usize {
-    let head = buf.head();
-    if head.len() > shown {
-        let _ = out.write_all(&head[shown..]);
-        let _ = out.flush();
-        head.len()
-    } else {
-        shown
+/// Records output within the cap and, with `--stream`, copies every byte
+/// to kit-run's stdout as it arrives.
+struct Tee {
+    buf: CapBuffer,
+    out: Option<std::io::Stdout>,
+}
+
+impl Sink for Tee {
+    fn push(&mut self, data: &[u8]) {
+        self.buf.push(data);
+        if let Some(out) = &mut self.out {
+            // A closed stdout must not stop the recording.
+            let _ = out.write_all(data).and_then(|_| out.flush());
+        }
     }
 }

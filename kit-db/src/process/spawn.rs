@@ -1,0 +1,696 @@
+//! Spawning a command with fork + exec, reporting exec failures synchronously.
+//!
+//! Why not `std::process::Command`: kit needs setsid, rlimits, nice and
+//! PR_SET_PDEATHSIG applied in the child, a signal state reset that also
+//! undoes *ignored* signals, stdout and stderr on one pipe, and exec errors
+//! told apart (127 vs 126 vs a bad cwd) rather than folded into io::Error.
+//!
+//! The technique: everything the child needs (CStrings, the argv/envp
+//! pointer arrays, every PATH candidate, the stdio fds) is prepared before
+//! `fork`, so the child only makes async-signal-safe system calls and never
+//! allocates (another thread may have held the allocator lock at fork time).
+//! A close-on-exec "report" pipe tells the parent the outcome: EOF means exec
+//! succeeded; otherwise the child wrote a stage tag and errno before
+//! `_exit(127)`.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::identity::{process_start, ProcStart};
+
+/// Resource limits applied (soft and hard) in the child before exec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// RLIMIT_NOFILE: open file descriptors.
+    pub nofile: Option<u64>,
+    /// RLIMIT_CPU: CPU seconds (SIGXCPU, then SIGKILL, when exceeded).
+    pub cpu_secs: Option<u64>,
+    /// RLIMIT_AS: address space in bytes. Ignored on macOS, whose kernel
+    /// does not enforce it (see [`Limits::ignored_here`]).
+    pub as_bytes: Option<u64>,
+    /// RLIMIT_FSIZE: largest file the child may write (SIGXFSZ past it).
+    pub fsize_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// The limits that are set but cannot be applied on this platform, so a
+    /// tool can warn instead of silently pretending.
+    pub fn ignored_here(&self) -> Vec<&'static str> {
+        let mut ignored = Vec::new();
+        if cfg!(target_os = "macos") && self.as_bytes.is_some() {
+            ignored.push("as_bytes (RLIMIT_AS is not enforced on macOS)");
+        }
+        ignored
+    }
+}
+
+/// Where the child's stdout and stderr go: both to the same place, in write
+/// order (like `2>&1`). Stdin is always /dev/null.
+#[derive(Debug, Default)]
+pub enum Output {
+    /// A new pipe; its read end is returned in [`Child::output`].
+    Pipe,
+    /// An already open file (opened with O_APPEND to share it safely).
+    File(File),
+    /// /dev/null.
+    #[default]
+    Null,
+}
+
+/// Everything needed to start one command.
+#[derive(Debug, Default)]
+pub struct SpawnSpec {
+    /// `argv[0]` is resolved through the PATH of `env` (like execvp; without
+    /// a PATH there, `/usr/bin:/bin`) unless it contains a `/`.
+    pub argv: Vec<OsString>,
+    /// Directory to change to before exec; relative program paths and
+    /// relative PATH entries are resolved from there, as with execvp.
+    pub cwd: Option<PathBuf>,
+    /// The complete environment of the child: nothing is inherited.
+    pub env: Vec<(OsString, OsString)>,
+    /// Absolute niceness (-20..=19) set with setpriority; lowering it below
+    /// the parent's needs privileges and fails with [`SpawnError::Setup`].
+    pub nice: Option<i32>,
+    pub limits: Limits,
+    pub output: Output,
+    /// setsid() in the child: it leads a new session and process group
+    /// (pgid == sid == pid), so the whole tree can be signalled as a group
+    /// and is detached from the caller's terminal.
+    pub new_session: bool,
+    /// Linux: PR_SET_PDEATHSIG = SIGKILL. Note the kernel fires it when the
+    /// *thread* that spawned the child exits, not only the process, so spawn
+    /// such children from a long-lived thread. No-op on other platforms.
+    pub die_with_parent: bool,
+}
+
+impl SpawnSpec {
+    /// A spec with an empty environment, no cwd change, output to /dev/null.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        SpawnSpec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..SpawnSpec::default()
+        }
+    }
+}
+
+/// A started child. It is not reaped on drop: wait for it with
+/// [`super::wait_child`] (or the caller's own SIGCHLD handling).
+#[derive(Debug)]
+pub struct Child {
+    pub pid: i32,
+    /// Start time read right after fork, for later pid-reuse checks.
+    pub start: ProcStart,
+    /// The read end of the output pipe for [`Output::Pipe`] (close-on-exec).
+    pub output: Option<File>,
+}
+
+/// Why a command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// exec found no such program (shell convention: exit 127).
+    #[error("command not found: {program:?}")]
+    NotFound { program: String },
+    /// The program exists but cannot be executed (shell convention: 126).
+    #[error("cannot execute {program:?}: {reason}")]
+    NotExecutable { program: String, reason: String },
+    /// chdir to the requested working directory failed.
+    #[error("cannot change directory to {path:?}: {reason}")]
+    Cwd { path: PathBuf, reason: String },
+    /// Setting up the child (rlimits, nice, session, stdio) failed.
+    #[error("cannot set up the child process: {reason}")]
+    Setup { reason: String },
+    /// The spec itself is unusable (empty argv, NUL bytes, bad env names).
+    #[error("invalid command: {reason}")]
+    Invalid { reason: String },
+    /// A system call in the parent (pipe, fork, open) failed.
+    #[error("{0} failed: {desc}", desc = .1.desc())]
+    Os(&'static str, Errno),
+}
+
+impl SpawnError {
+    /// The exit status a tool should report, following GNU env/timeout:
+    /// 127 not found, 126 found but not executable, 125 for everything that
+    /// failed before the command could be tried.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::NotFound { .. } => 127,
+            SpawnError::NotExecutable { .. } => 126,
+            _ => 125,
+        }
+    }
+}
+
+/// What the child reports through the pipe before `_exit(127)`.
+const STAGE_SETSID: u32 = 1;
+const STAGE_PDEATHSIG: u32 = 2;
+const STAGE_STDIO: u32 = 3;
+const STAGE_CHDIR: u32 = 4;
+const STAGE_NICE: u32 = 5;
+const STAGE_RLIMIT: u32 = 10; // + index into LIMIT_NAMES
+const STAGE_EXEC: u32 = 20;
+const REPORT_LEN: usize = 12; // stage u32, errno i32, candidate index u32
+
+const LIMIT_NAMES: [&str; 4] = ["RLIMIT_NOFILE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE"];
+
+/// execvp's default search path when the environment has no PATH.
+const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
+
+/// Everything the child touches, built before fork.
+struct Prepared {
+    /// Paths to try with execve, in PATH order.
+    candidates: Vec<CString>,
+    /// True when argv[0] had no slash and PATH was searched.
+    searched: bool,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<CString>,
+    /// (resource, value, index into LIMIT_NAMES), already filtered.
+    limits: Vec<(LimitResource, libc::rlim_t, u32)>,
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+type LimitResource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+type LimitResource = libc::c_int;
+
+/// Starts `spec` and returns once exec has succeeded or failed.
+pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
+    let prep = prepare(spec)?;
+    let argv_ptrs = null_terminated(&prep.argv);
+    let envp_ptrs = null_terminated(&prep.envp);
+
+    // Every fd the child dup2()s from is >= 3, so the dup2 calls onto 0..=2
+    // can never clobber one another even if the parent runs with stdio
+    // closed.
+    let devnull = open_devnull()?;
+    let (out_read, out_write): (Option<OwnedFd>, Option<OwnedFd>) = match &spec.output {
+        Output::Pipe => {
+            let (r, w) = cloexec_pipe().map_err(|e| SpawnError::Os("pipe", e))?;
+            (Some(r), Some(w))
+        }
+        Output::File(f) if f.as_raw_fd() < 3 => (
+            None,
+            Some(dup_high(f.as_raw_fd()).map_err(|e| SpawnError::Os("fcntl(F_DUPFD_CLOEXEC)", e))?),
+        ),
+        Output::File(_) | Output::Null => (None, None),
+    };
+    let out_fd: RawFd = match (&out_write, &spec.output) {
+        (Some(w), _) => w.as_raw_fd(),
+        (None, Output::File(f)) => f.as_raw_fd(),
+        (None, _) => devnull.as_raw_fd(),
+    };
+    let (report_read, report_write) = cloexec_pipe().map_err(|e| SpawnError::Os("pipe", e))?;
+
+    let ctx = ChildCtx {
+        prep: &prep,
+        argv: &argv_ptrs,
+        envp: &envp_ptrs,
+        stdin: devnull.as_raw_fd(),
+        out: out_fd,
+        report: report_write.as_raw_fd(),
+        new_session: spec.new_session,
+        die_with_parent: spec.die_with_parent,
+        nice: spec.nice,
+        // SAFETY: getpid has no preconditions.
+        parent: unsafe { libc::getpid() },
+    };
+
+    // Block every signal across fork: otherwise a signal arriving in the
+    // child before its dispositions are reset would run the *parent's*
+    // handler there (e.g. a signal-hook handler writing to the parent's
+    // self-pipe, making the supervisor believe it was told to stop).
+    let old_mask = block_all_signals();
+    // SAFETY: the child branch only calls async-signal-safe functions on
+    // data prepared above and ends in execve or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child.
+        unsafe { child_main(&ctx) }
+    }
+    let fork_errno = Errno::last();
+    restore_signals(&old_mask);
+    if pid < 0 {
+        return Err(SpawnError::Os("fork", fork_errno));
+    }
+
+    // Close the parent's copies of the child's ends: the report pipe must
+    // reach EOF when the child execs, and the output pipe when it exits.
+    drop(report_write);
+    drop(out_write);
+    drop(devnull);
+
+    match read_report(&report_read) {
+        Ok(None) => Ok(Child {
+            pid,
+            start: process_start(pid).unwrap_or(ProcStart::UNKNOWN),
+            output: out_read.map(File::from),
+        }),
+        Ok(Some((stage, errno, index))) => {
+            // The child has _exit()ed or is about to: reap it so no zombie
+            // is left behind for a caller that never learns its pid.
+            let _ = super::wait::waitpid_raw(pid, 0);
+            Err(describe_failure(spec, &prep, stage, errno, index))
+        }
+        Err(e) => {
+            // Unknown state: make sure the child does not run unattended.
+            // SAFETY: pid is our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = super::wait::waitpid_raw(pid, 0);
+            Err(SpawnError::Os("reading the exec status", e))
+        }
+    }
+}
+
+fn prepare(spec: &SpawnSpec) -> Result<Prepared, SpawnError> {
+    let invalid = |reason: String| SpawnError::Invalid { reason };
+    let Some(program) = spec.argv.first() else {
+        return Err(invalid("empty argument list".into()));
+    };
+    let prog = program.as_bytes();
+    if prog.is_empty() {
+        return Err(SpawnError::NotFound {
+            program: String::new(),
+        });
+    }
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid(format!("argument contains a NUL byte: {program:?}")))?;
+
+    let mut envp = Vec::with_capacity(spec.env.len());
+    for (k, v) in &spec.env {
+        let (k, v) = (k.as_bytes(), v.as_bytes());
+        if k.is_empty() || k.contains(&b'=') || k.contains(&0) || v.contains(&0) {
+            return Err(invalid(format!(
+                "bad environment variable {:?}",
+                String::from_utf8_lossy(k)
+            )));
+        }
+        let mut kv = Vec::with_capacity(k.len() + v.len() + 1);
+        kv.extend_from_slice(k);
+        kv.push(b'=');
+        kv.extend_from_slice(v);
+        // Cannot fail: NUL bytes were rejected above.
+        envp.push(CString::new(kv).map_err(|_| invalid("NUL in environment".into()))?);
+    }
+
+    let searched = !prog.contains(&b'/');
+    let candidates = if searched {
+        let path = spec
+            .env
+            .iter()
+            .find(|(k, _)| k.as_bytes() == b"PATH")
+            .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes());
+        path.split(|&b| b == b':')
+            .filter_map(|dir| {
+                // An empty PATH entry means the current directory.
+                let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+                let mut full = Vec::with_capacity(dir.len() + prog.len() + 1);
+                full.extend_from_slice(dir);
+                full.push(b'/');
+                full.extend_from_slice(prog);
+                CString::new(full).ok()
+            })
+            .collect()
+    } else {
+        vec![argv[0].clone()]
+    };
+
+    let cwd = spec
+        .cwd
+        .as_ref()
+        .map(|p| CString::new(p.as_os_str().as_bytes()))
+        .transpose()
+        .map_err(|_| {
+            invalid(format!(
+                "working directory contains a NUL byte: {:?}",
+                spec.cwd
+            ))
+        })?;
+
+    let l = &spec.limits;
+    let wanted = [
+        (libc::RLIMIT_NOFILE, l.nofile),
+        (libc::RLIMIT_CPU, l.cpu_secs),
+        (
+            libc::RLIMIT_AS,
+            if cfg!(target_os = "macos") {
+                None
+            } else {
+                l.as_bytes
+            },
+        ),
+        (libc::RLIMIT_FSIZE, l.fsize_bytes),
+    ];
+    let limits = wanted
+        .iter()
+        .zip(0u32..)
+        .filter_map(|(&(res, value), i)| value.map(|v| (res, to_rlim(v), i)))
+        .collect();
+
+    Ok(Prepared {
+        candidates,
+        searched,
+        argv,
+        envp,
+        cwd,
+        limits,
+    })
+}
+
+/// rlim_t is u64 on Linux and macOS; saturate elsewhere (infinity).
+#[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)]
+fn to_rlim(v: u64) -> libc::rlim_t {
+    libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY)
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The data the child reads; plain references so nothing is moved or
+/// dropped after fork.
+struct ChildCtx<'a> {
+    prep: &'a Prepared,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    stdin: RawFd,
+    out: RawFd,
+    report: RawFd,
+    new_session: bool,
+    die_with_parent: bool,
+    nice: Option<i32>,
+    parent: libc::pid_t,
+}
+
+/// The child side of fork: async-signal-safe calls only, no allocation, no
+/// panics. Never returns.
+unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
+    // Signals were blocked by the parent around fork. Reset dispositions
+    // first (exec keeps SIG_IGN, e.g. the SIGPIPE that Rust programs
+    // ignore), then unblock: pending signals are then delivered with their
+    // default action, never a handler copied from the parent.
+    let max_signal = if cfg!(target_os = "linux") { 65 } else { 32 };
+    for sig in 1..max_signal {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // Fails harmlessly (EINVAL) for numbers reserved by libc.
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+
+    if ctx.new_session && libc::setsid() < 0 {
+        fail(ctx.report, STAGE_SETSID, 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    if ctx.die_with_parent {
+        let sig = libc::SIGKILL as libc::c_ulong;
+        if libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0 {
+            fail(ctx.report, STAGE_PDEATHSIG, 0);
+        }
+        // The parent may have died before prctl: then nobody would ever
+        // deliver the signal, so act as if it had been delivered.
+        if libc::getppid() != ctx.parent {
+            libc::_exit(127);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ctx.die_with_parent, ctx.parent);
+
+    if libc::dup2(ctx.stdin, 0) < 0 || libc::dup2(ctx.out, 1) < 0 || libc::dup2(ctx.out, 2) < 0 {
+        fail(ctx.report, STAGE_STDIO, 0);
+    }
+
+    // Hand over only 0..=2: mark anything else the parent left inheritable
+    // (a lock file, a socket from some library) close-on-exec. Best effort:
+    // close_range needs Linux 5.11; the library's own fds are CLOEXEC anyway.
+    #[cfg(target_os = "linux")]
+    libc::syscall(
+        libc::SYS_close_range,
+        3 as libc::c_uint,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+
+    if let Some(cwd) = &ctx.prep.cwd {
+        if libc::chdir(cwd.as_ptr()) < 0 {
+            fail(ctx.report, STAGE_CHDIR, 0);
+        }
+    }
+
+    if let Some(nice) = ctx.nice {
+        if libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0 {
+            fail(ctx.report, STAGE_NICE, 0);
+        }
+    }
+
+    for &(resource, value, index) in &ctx.prep.limits {
+        let lim = libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
+        if libc::setrlimit(resource, &lim) < 0 {
+            fail(ctx.report, STAGE_RLIMIT + index, 0);
+        }
+    }
+
+    let mut unblock: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut unblock);
+    libc::sigprocmask(libc::SIG_SETMASK, &unblock, std::ptr::null_mut());
+
+    // execvp's rules: keep searching past "not there" errors, remember that
+    // some candidate was not executable, stop at any other error.
+    let mut eacces: Option<u32> = None;
+    for (candidate, index) in ctx.prep.candidates.iter().zip(0u32..) {
+        libc::execve(candidate.as_ptr(), ctx.argv.as_ptr(), ctx.envp.as_ptr());
+        let errno = errno();
+        if !ctx.prep.searched {
+            fail_with(ctx.report, STAGE_EXEC, errno, index);
+        }
+        match errno {
+            libc::EACCES => {
+                eacces.get_or_insert(index);
+            }
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => fail_with(ctx.report, STAGE_EXEC, errno, index),
+        }
+    }
+    match eacces {
+        Some(index) => fail_with(ctx.report, STAGE_EXEC, libc::EACCES, index),
+        None => fail_with(ctx.report, STAGE_EXEC, libc::ENOENT, 0),
+    }
+}
+
+unsafe fn fail(report: RawFd, stage: u32, index: u32) -> ! {
+    fail_with(report, stage, errno(), index)
+}
+
+unsafe fn fail_with(report: RawFd, stage: u32, errno: i32, index: u32) -> ! {
+    let mut buf = [0u8; REPORT_LEN];
+    buf[0..4].copy_from_slice(&stage.to_ne_bytes());
+    buf[4..8].copy_from_slice(&errno.to_ne_bytes());
+    buf[8..12].copy_from_slice(&index.to_ne_bytes());
+    // 12 bytes < PIPE_BUF: the write is atomic. Nothing to do if it fails.
+    libc::write(report, buf.as_ptr().cast(), REPORT_LEN);
+    libc::_exit(127)
+}
+
+fn errno() -> i32 {
+    Errno::last_raw()
+}
+
+/// `Ok(None)`: EOF, exec succeeded. `Ok(Some(..))`: the child's report.
+fn read_report(fd: &OwnedFd) -> Result<Option<(u32, i32, u32)>, Errno> {
+    let mut buf = [0u8; REPORT_LEN];
+    let mut filled = 0;
+    while filled < REPORT_LEN {
+        // SAFETY: the destination is the unfilled tail of buf.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[filled..].as_mut_ptr().cast(),
+                REPORT_LEN - filled,
+            )
+        };
+        match n {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            0 if filled == 0 => return Ok(None),
+            0 => return Err(Errno::EIO),
+            n => filled += n as usize,
+        }
+    }
+    let word = |i: usize| [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]];
+    Ok(Some((
+        u32::from_ne_bytes(word(0)),
+        i32::from_ne_bytes(word(4)),
+        u32::from_ne_bytes(word(8)),
+    )))
+}
+
+fn describe_failure(
+    spec: &SpawnSpec,
+    prep: &Prepared,
+    stage: u32,
+    errno: i32,
+    index: u32,
+) -> SpawnError {
+    let err = Errno::from_raw(errno);
+    let reason = err.desc().to_string();
+    let program = String::from_utf8_lossy(prep.argv[0].as_bytes()).into_owned();
+    let setup = |what: String| SpawnError::Setup {
+        reason: format!("{what}: {reason}"),
+    };
+    match stage {
+        STAGE_EXEC => {
+            let candidate = prep
+                .candidates
+                .get(index as usize)
+                .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+                .unwrap_or_else(|| program.clone());
+            if err == Errno::ENOENT {
+                // execve also says ENOENT when the file exists but its #!
+                // interpreter does not: that is "cannot execute", not
+                // "not found" (bash: "bad interpreter").
+                if let Some(found) = existing_candidate(spec, prep) {
+                    return SpawnError::NotExecutable {
+                        program: found,
+                        reason: format!("bad interpreter: {reason}"),
+                    };
+                }
+                return SpawnError::NotFound { program };
+            }
+            let reason = if err == Errno::ENOEXEC {
+                format!("{reason} (not a binary, and no #! line)")
+            } else {
+                reason
+            };
+            SpawnError::NotExecutable {
+                program: candidate,
+                reason,
+            }
+        }
+        STAGE_CHDIR => SpawnError::Cwd {
+            path: spec.cwd.clone().unwrap_or_default(),
+            reason,
+        },
+        STAGE_SETSID => setup("setsid".into()),
+        STAGE_PDEATHSIG => setup("prctl(PR_SET_PDEATHSIG)".into()),
+        STAGE_STDIO => setup("redirecting stdin/stdout/stderr".into()),
+        STAGE_NICE => setup(format!("setpriority(nice {})", spec.nice.unwrap_or(0))),
+        s if (STAGE_RLIMIT..STAGE_RLIMIT + LIMIT_NAMES.len() as u32).contains(&s) => {
+            let i = (s - STAGE_RLIMIT) as usize;
+            let value = prep
+                .limits
+                .iter()
+                .find(|l| l.2 as usize == i)
+                .map_or(0, |l| l.1);
+            setup(format!("setrlimit({}, {value})", LIMIT_NAMES[i]))
+        }
+        _ => setup(format!("unknown stage {stage}")),
+    }
+}
+
+/// The first exec candidate that exists as a regular file, as the child
+/// would have seen it (relative paths are relative to the child's cwd).
+fn existing_candidate(spec: &SpawnSpec, prep: &Prepared) -> Option<String> {
+    prep.candidates.iter().find_map(|c| {
+        let path = Path::new(std::ffi::OsStr::from_bytes(c.as_bytes()));
+        let full = match &spec.cwd {
+            Some(cwd) if path.is_relative() => cwd.join(path),
+            _ => path.to_path_buf(),
+        };
+        full.metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|_| path.to_string_lossy().into_owned())
+    })
+}
+
+fn open_devnull() -> Result<OwnedFd, SpawnError> {
+    // SAFETY: the path is a valid C string.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(SpawnError::Os("open /dev/null", Errno::last()));
+    }
+    // SAFETY: fd is new and owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    if fd.as_raw_fd() < 3 {
+        return dup_high(fd.as_raw_fd()).map_err(|e| SpawnError::Os("fcntl(F_DUPFD_CLOEXEC)", e));
+    }
+    Ok(fd)
+}
+
+/// A close-on-exec duplicate of `fd` numbered 3 or above.
+fn dup_high(fd: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads fd.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: new is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// A pipe with both ends close-on-exec and numbered 3 or above.
+pub(crate) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0 as libc::c_int; 2];
+    // Linux has pipe2, which sets CLOEXEC atomically. macOS lacks it, so a
+    // concurrent fork+exec in another thread could briefly inherit the
+    // ends (the same window std::process has there).
+    #[cfg(target_os = "linux")]
+    // SAFETY: fds has room for two descriptors.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    #[cfg(not(target_os = "linux"))]
+    // SAFETY: fds has room for two descriptors.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: both fds are new and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let fix = |fd: OwnedFd| -> Result<OwnedFd, Errno> {
+        if cfg!(not(target_os = "linux")) {
+            // SAFETY: fd is valid.
+            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+                return Err(Errno::last());
+            }
+        }
+        if fd.as_raw_fd() < 3 {
+            return dup_high(fd.as_raw_fd());
+        }
+        Ok(fd)
+    };
+    Ok((fix(r)?, fix(w)?))
+}
+
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigfillset/sigprocmask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+fn restore_signals(old: &libc::sigset_t) {
+    // SAFETY: old came from pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
