@@ -325,7 +325,10 @@ pub fn set_reason(conn: &Connection, id: i64, reason: &str) -> Result<()> {
 }
 
 /// Running executions of a task, with their process groups.
-pub fn running_of(conn: &Connection, task: &str) -> Result<Vec<(i64, Option<(i32, ProcStart)>)>> {
+/// A process and its start time (to tell it from a later one with the same pid).
+pub type Identified = (i32, ProcStart);
+
+pub fn running_of(conn: &Connection, task: &str) -> Result<Vec<(i64, Option<Identified>)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, child_pid, child_start FROM supervisor_executions
          WHERE status = 'running' AND task = ?1 AND trigger <> 'daemon'",
