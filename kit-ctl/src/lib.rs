@@ -55,6 +55,33 @@ pub enum Cmd {
     Show { name: String },
     /// Print the next fire times of a task or of a schedule expression
     Next(cmd::next::NextArgs),
+    /// Summary: tasks, runs today, daemons, failures, heartbeats; exit 1 when something needs attention
+    Status,
+    /// Executions, newest first
+    History(cmd::history::HistoryArgs),
+    /// Print an execution's captured output, byte for byte
+    Output {
+        /// The execution id (see `history`)
+        id: i64,
+    },
+    /// Print a daemon's log (across rotated files); -f follows it
+    Logs(cmd::logs::LogsArgs),
+    /// Explain why a task did or did not run at its last slot, and what happens next
+    Why { name: String },
+    /// Run a task now through kit-run, streaming its output; exits with its exit code
+    Run(cmd::control::RunArgs),
+    /// Ask kit-keep to restart a daemon
+    Restart(cmd::control::DaemonArgs),
+    /// Ask kit-keep to stop a daemon (it stays down until `start`)
+    Stop(cmd::control::DaemonArgs),
+    /// Ask kit-keep to start a stopped or quarantined daemon
+    Start(cmd::control::DaemonArgs),
+    /// Print metrics in the Prometheus text format
+    Metrics,
+    /// Print shell completions for the kit tools
+    Completions(cmd::generate::CompletionsArgs),
+    /// Print (or write) man pages for the kit tools
+    Man(cmd::generate::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -80,5 +107,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::List => cmd::list::list(&ctx),
         Cmd::Show { name } => cmd::list::show(&ctx, &name),
         Cmd::Next(a) => cmd::next::next(&ctx, a),
+        Cmd::Status => cmd::status::status(&ctx),
+        Cmd::History(a) => cmd::history::history(&ctx, a),
+        Cmd::Output { id } => cmd::captured::output(&ctx, id),
+        Cmd::Logs(a) => cmd::logs::logs(&ctx, a),
+        Cmd::Why { name } => cmd::why::why(&ctx, &name),
+        Cmd::Run(a) => cmd::control::run(&ctx, a),
+        Cmd::Restart(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Restart, a),
+        Cmd::Stop(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Stop, a),
+        Cmd::Start(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Start, a),
+        Cmd::Metrics => cmd::metrics::metrics(&ctx),
+        Cmd::Completions(a) => cmd::generate::completions(&ctx, a),
+        Cmd::Man(a) => cmd::generate::man(&ctx, a),
     }
 }

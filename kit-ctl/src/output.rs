@@ -76,7 +76,7 @@ pub fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -85,5 +85,53 @@ pub fn thousands(n: i64) -> String {
         format!("-{out}")
     } else {
         out
+    }
+}
+
+/// A stored UTC instant shown in `zone` for people: "2025-03-30 03:47 CEST"
+/// (seconds only when they are not zero). Unparseable text is shown as is.
+pub fn local_time(stored: &str, zone: chrono_tz::Tz) -> String {
+    match kit_db::clock::parse_stored(stored) {
+        Some(t) => local(t, zone),
+        None => stored.to_string(),
+    }
+}
+
+pub fn local(t: kit_db::clock::Instant, zone: chrono_tz::Tz) -> String {
+    use chrono::Timelike;
+    let l = t.with_timezone(&zone);
+    if l.second() == 0 {
+        l.format("%Y-%m-%d %H:%M %Z").to_string()
+    } else {
+        l.format("%Y-%m-%d %H:%M:%S %Z").to_string()
+    }
+}
+
+/// "3m ago" / "in 2h5m" relative to `now`.
+pub fn relative(t: kit_db::clock::Instant, now: kit_db::clock::Instant) -> String {
+    let d = now - t;
+    if d < chrono::Duration::zero() {
+        kit_db::clock::human_age(d)
+    } else {
+        format!("{} ago", kit_db::clock::human_age(d))
+    }
+}
+
+/// A run's duration for people: "850ms", "12.3s", "4m05s", "1h02m".
+pub fn duration_ms(ms: i64) -> String {
+    match ms {
+        i64::MIN..=999 => format!("{}ms", ms.max(0)),
+        1000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
+    }
+}
+
+/// `s` in the given ANSI colour code when colour is on.
+pub fn color(code: &str, s: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
     }
 }

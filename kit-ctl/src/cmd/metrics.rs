@@ -1,0 +1,349 @@
+//! `metrics`: Prometheus text exposition (format 0.0.4) for node_exporter's
+//! textfile collector or any scraper: `kit-ctl metrics > $DIR/kit.prom.$$ &&
+//! mv $DIR/kit.prom.$$ $DIR/kit.prom`. `render` is what the API serves.
+//!
+//! Counters count the history the DB holds: `kit-db prune` lowers them,
+//! which Prometheus treats as a counter reset (rate() stays right).
+
+use super::status::{streak, FAILURES};
+use super::Ctx;
+use kit_db::clock::{self, Instant};
+use kit_db::{state, Store};
+use rusqlite::OptionalExtension;
+use std::fmt::Write;
+
+/// One metric family being written: HELP and TYPE first, then samples.
+struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out, name }
+    }
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+    }
+}
+
+/// Label values escape backslash, double quote and line feed.
+pub fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// HELP text escapes backslash and line feed.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn seconds(stored: &str) -> Option<f64> {
+    clock::parse_stored(stored).map(|t| t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Per task: the newest success, the newest finished run, failing or not.
+struct TaskFacts {
+    name: String,
+    enabled: bool,
+    daemon: bool,
+    last_success: Option<f64>,
+    last_duration: Option<f64>,
+    last_status: Option<String>,
+}
+
+fn task_facts(store: &Store) -> anyhow::Result<Vec<TaskFacts>> {
+    let conn = &store.conn;
+    let mut tasks = conn.prepare_cached(
+        "SELECT name, enabled, schedule = '@daemon' FROM supervisor_tasks ORDER BY name",
+    )?;
+    let rows: Vec<(String, bool, bool)> = tasks
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? != 0,
+                r.get::<_, i64>(2)? != 0,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut success = conn.prepare_cached(
+        "SELECT finished_at FROM supervisor_executions WHERE task = ?1 AND status = 'success'
+         ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut last = conn.prepare_cached(
+        "SELECT status, duration_ms FROM supervisor_executions
+         WHERE task = ?1 AND status NOT IN ('queued','running','skipped','missed') ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    for (name, enabled, daemon) in rows {
+        let last_success: Option<Option<String>> =
+            success.query_row([&name], |r| r.get(0)).optional()?;
+        let last_run: Option<(String, Option<i64>)> = last
+            .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        out.push(TaskFacts {
+            enabled,
+            daemon,
+            last_success: last_success.flatten().as_deref().and_then(seconds),
+            last_duration: last_run
+                .as_ref()
+                .and_then(|(_, d)| d.map(|ms| ms as f64 / 1000.0)),
+            last_status: last_run.map(|(s, _)| s),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// The whole exposition, ending with a newline.
+pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
+    let conn = &store.conn;
+    let mut out = String::new();
+
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_executions_total",
+            "counter",
+            "Finished executions recorded in the database, by task and final status.",
+        );
+        let mut stmt = conn.prepare_cached(
+            "SELECT task, status, count(*) FROM supervisor_executions
+             WHERE status NOT IN ('queued','running') GROUP BY task, status ORDER BY task, status",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (task, status, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            f.sample(&[("task", &task), ("status", &status)], n as f64);
+        }
+    }
+
+    let tasks = task_facts(store)?;
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_task_enabled",
+            "gauge",
+            "1 if the task is enabled, else 0.",
+        );
+        for t in &tasks {
+            f.sample(&[("task", &t.name)], t.enabled as i64 as f64);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_task_last_success_timestamp_seconds",
+            "gauge",
+            "When the task's latest successful execution finished (Unix time).",
+        );
+        for t in &tasks {
+            if let Some(s) = t.last_success {
+                f.sample(&[("task", &t.name)], s);
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_task_last_duration_seconds",
+            "gauge",
+            "How long the task's latest finished execution took.",
+        );
+        for t in &tasks {
+            if let Some(d) = t.last_duration {
+                f.sample(&[("task", &t.name)], d);
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_task_failure_streak",
+            "gauge",
+            "Consecutive failed, timed-out, lost or unstartable executions of the task (0 when its latest run succeeded).",
+        );
+        for t in tasks.iter().filter(|t| !t.daemon) {
+            let failing = t
+                .last_status
+                .as_deref()
+                .is_some_and(|s| FAILURES.contains(&s));
+            let n = if failing { streak(conn, &t.name)? } else { 0 };
+            f.sample(&[("task", &t.name)], n as f64);
+        }
+    }
+
+    let daemons = kit_db::daemon::state::list(conn)?;
+    let declared: Vec<&TaskFacts> = tasks.iter().filter(|t| t.daemon && t.enabled).collect();
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_daemon_up",
+            "gauge",
+            "1 if the daemon's process is running, else 0.",
+        );
+        for t in &declared {
+            let up = daemons.iter().any(|d| d.task == t.name && d.is_up());
+            f.sample(&[("task", &t.name)], up as i64 as f64);
+        }
+    }
+    {
+        let up = declared
+            .iter()
+            .filter(|t| daemons.iter().any(|d| d.task == t.name && d.is_up()))
+            .count();
+        Family::new(
+            &mut out,
+            "kit_daemons_up",
+            "gauge",
+            "Enabled daemons whose process is running.",
+        )
+        .sample(&[], up as f64);
+        Family::new(
+            &mut out,
+            "kit_daemons_total",
+            "gauge",
+            "Enabled daemons declared.",
+        )
+        .sample(&[], declared.len() as f64);
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_daemon_restarts_total",
+            "counter",
+            "Starts of the daemon after its first, since kit-keep first saw it.",
+        );
+        for d in &daemons {
+            f.sample(&[("task", &d.task)], d.restarts as f64);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_daemon_quarantined",
+            "gauge",
+            "1 if kit-keep holds the daemon in quarantine after a crash loop.",
+        );
+        for d in &daemons {
+            f.sample(
+                &[("task", &d.task)],
+                (d.state == "quarantined") as i64 as f64,
+            );
+        }
+    }
+
+    {
+        let mut f = Family::new(
+            &mut out,
+            "kit_heartbeat_age_seconds",
+            "gauge",
+            "Seconds since the tool's last heartbeat (kit-tick: stale after 180, kit-keep: after 60).",
+        );
+        for tool in ["kit-tick", "kit-keep", "kit-heal", "kit-ctl-serve"] {
+            if let Some(h) = state::heartbeat(conn, tool)? {
+                if let Some(age) = h.age(now) {
+                    f.sample(
+                        &[("tool", tool)],
+                        age.num_milliseconds().max(0) as f64 / 1000.0,
+                    );
+                }
+            }
+        }
+    }
+
+    let (queued, running): (i64, i64) = conn.query_row(
+        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'running'), 0)
+         FROM supervisor_executions WHERE status IN ('queued','running')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Family::new(
+        &mut out,
+        "kit_queue_depth",
+        "gauge",
+        "Slots claimed by kit-tick and not started yet (queued).",
+    )
+    .sample(&[], queued as f64);
+    Family::new(
+        &mut out,
+        "kit_running_executions",
+        "gauge",
+        "Executions running now (daemons included).",
+    )
+    .sample(&[], running as f64);
+    let pending: i64 = conn.query_row(
+        "SELECT count(*) FROM supervisor_events WHERE delivery = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Family::new(
+        &mut out,
+        "kit_notifications_pending",
+        "gauge",
+        "Events recorded and not yet delivered to the notify command.",
+    )
+    .sample(&[], pending as f64);
+    Ok(out)
+}
+
+pub fn metrics(ctx: &Ctx) -> anyhow::Result<i32> {
+    let store = ctx.open_existing()?;
+    let now = ctx.now()?;
+    let text = render(&store, now)?;
+    if ctx.json {
+        kit_db::cli::print_json(
+            &serde_json::json!({ "format": "prometheus-text-0.0.4", "text": text }),
+        );
+    } else {
+        print!("{text}");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+
+    #[test]
+    fn numbers_are_integers_when_whole() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(1.5), "1.500");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+    }
+}
