@@ -1,3 +1,6 @@
+use clap::Parser;
+
 fn main() {
-    kit_db::cli::exit_with("kit-heal", kit_heal::run());
+    let cli = kit_heal::Cli::parse();
+    kit_db::cli::exit_with("kit-heal", kit_heal::run(cli));
 }

@@ -1,0 +1,325 @@
+//! Noticing what did *not* happen: a scheduler or supervisor that stopped
+//! running (`stalled`), slots that never ran (`missed`), runs that never end
+//! (`stuck`). Each check records an event once per occurrence (dedupe keys
+//! name the occurrence), inside the decision transaction.
+
+use crate::report::{self, Line};
+use kit_db::clock::{self, Instant};
+use kit_db::events::{NewEvent, Severity};
+use kit_db::exec::{self, Finish};
+use kit_db::task::model::defaults::STUCK_CEILING;
+use kit_db::task::repo;
+use kit_db::units::Dur;
+use kit_db::{state, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// kit-tick runs every minute: a heartbeat this old means nothing runs it.
+pub const TICK_STALE: chrono::Duration = chrono::Duration::minutes(3);
+/// kit-keep beats every few seconds while it runs.
+pub const KEEP_STALE: chrono::Duration = chrono::Duration::minutes(1);
+/// A claimed slot not started this long after the claim (plus the task's
+/// jitter, which kit-run waits out first) will not be started.
+pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
+/// Where kit-heal remembers how far it has reported kit-tick's missed rows.
+const MISSED_CURSOR: &str = "heal.missed_cursor";
+
+pub fn run(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
+    heartbeat(
+        tx,
+        "kit-tick",
+        TICK_STALE,
+        "schedule NOT IN ('@daemon')",
+        now,
+        lines,
+    )?;
+    heartbeat(
+        tx,
+        "kit-keep",
+        KEEP_STALE,
+        "schedule = '@daemon'",
+        now,
+        lines,
+    )?;
+    // kit-tick's missed rows first, with a cursor at the newest row: the
+    // queued rows turned `missed` below are older, so never reported twice.
+    tick_missed(tx, now, lines)?;
+    queued_missed(tx, now, lines)?;
+    stuck(tx, now, lines)?;
+    Ok(())
+}
+
+/// `stalled`: `tool`'s heartbeat is older than `limit` (or it never beat)
+/// while enabled tasks matching `needs` (declared longer ago than `limit`)
+/// depend on it. When it beats again, a `recovered` event closes the stall.
+fn heartbeat(
+    tx: &Connection,
+    tool: &str,
+    limit: chrono::Duration,
+    needs: &str,
+    now: Instant,
+    lines: &mut Vec<Line>,
+) -> Result<()> {
+    let key = format!("heal.stalled.{tool}");
+    let open = state::get(tx, &key)?;
+    let (dependents, oldest): (i64, Option<String>) = tx
+        .prepare_cached(&format!(
+            "SELECT count(*), min(created_at) FROM supervisor_tasks WHERE enabled = 1 AND {needs}"
+        ))?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let hb = state::heartbeat(tx, tool)?;
+    let declared_long_ago = oldest
+        .as_deref()
+        .and_then(clock::parse_stored)
+        .is_some_and(|t| now - t >= limit);
+    // The occurrence: which last beat went stale ("never" if none).
+    let stale: Option<String> = match &hb {
+        Some(h) if h.age(now).is_some_and(|a| a >= limit) => Some(h.beat_at.clone()),
+        Some(_) => None,
+        None if declared_long_ago => Some("never".into()),
+        None => None,
+    };
+    let what = if tool == "kit-tick" {
+        "scheduled task"
+    } else {
+        "daemon"
+    };
+    match stale {
+        Some(occurrence) if dependents > 0 && open.as_deref() != Some(occurrence.as_str()) => {
+            let message = match &hb {
+                Some(h) => format!(
+                    "{tool} has not run for {} (last beat {}, pid {}): {dependents} {what}(s) depend on it; \
+                     check its launchd/systemd/cron job",
+                    clock::human_age(h.age(now).unwrap_or_default()),
+                    h.beat_at,
+                    h.pid
+                ),
+                None => format!(
+                    "{tool} has never run, but {dependents} {what}(s) are declared; \
+                     install its launchd/systemd/cron job"
+                ),
+            };
+            let ev = NewEvent {
+                kind: "stalled",
+                severity: Severity::Critical,
+                task: None,
+                message,
+                detail: Some(json!({
+                    "tool": tool,
+                    "last_beat": hb.as_ref().map(|h| h.beat_at.clone()),
+                    "pid": hb.as_ref().map(|h| h.pid),
+                    "process_alive": hb.as_ref().map(|h| h.process_alive()),
+                    "limit": Dur(limit.to_std().unwrap_or_default()).to_string(),
+                    "dependents": dependents,
+                })),
+                dedupe_key: Some(format!("stalled:{tool}:{occurrence}")),
+                notify: true,
+            };
+            report::record(tx, &ev, now, lines)?;
+            state::set(tx, &key, &occurrence, now)?;
+        }
+        None if open.is_some() => {
+            let occurrence = open.unwrap_or_default();
+            if let Some(h) = hb.as_ref().filter(|_| dependents > 0) {
+                let ev = NewEvent {
+                    kind: "recovered",
+                    severity: Severity::Info,
+                    task: None,
+                    message: format!("{tool} is running again (beat at {})", h.beat_at),
+                    detail: Some(
+                        json!({ "tool": tool, "stalled_since": occurrence, "beat_at": h.beat_at }),
+                    ),
+                    dedupe_key: Some(format!("unstalled:{tool}:{occurrence}")),
+                    notify: true,
+                };
+                report::record(tx, &ev, now, lines)?;
+            }
+            tx.execute("DELETE FROM supervisor_state WHERE key = ?1", [&key])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `missed` for the slots kit-tick recorded as missed: one event per task
+/// per gap (kit-tick records a gap's slots in one tick, so they share
+/// `created_at`), not one per slot.
+fn tick_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
+    let cursor: i64 = state::get(tx, MISSED_CURSOR)?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let newest: i64 = tx.query_row(
+        "SELECT coalesce(max(id), 0) FROM supervisor_executions",
+        [],
+        |r| r.get(0),
+    )?;
+    if newest <= cursor {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, task, created_at, scheduled_for, reason FROM supervisor_executions
+         WHERE id > ?1 AND id <= ?2 AND status = 'missed' ORDER BY id",
+    )?;
+    type Row = (i64, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = stmt
+        .query_map(params![cursor, newest], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut gaps: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
+    for row in rows {
+        gaps.entry((row.1.clone(), row.2.clone()))
+            .or_default()
+            .push(row);
+    }
+    for ((task, _), slots) in gaps {
+        let first = &slots[0];
+        let last = &slots[slots.len() - 1];
+        let from = first.3.clone().unwrap_or_default();
+        let until = last.3.clone().unwrap_or_default();
+        let reason = first
+            .4
+            .clone()
+            .unwrap_or_else(|| "no reason recorded".into());
+        let message = if slots.len() == 1 {
+            format!("{task}: the slot at {from} was missed: {reason}")
+        } else {
+            format!(
+                "{task}: {} slots from {from} to {until} were missed: {reason}",
+                slots.len()
+            )
+        };
+        let ev = NewEvent {
+            kind: "missed",
+            severity: Severity::Warning,
+            task: Some(&task),
+            message,
+            detail: Some(json!({
+                "slots": slots.len(),
+                "first_slot": from,
+                "last_slot": until,
+                "reason": reason,
+                "execution_ids": slots.iter().map(|s| s.0).collect::<Vec<_>>(),
+            })),
+            dedupe_key: Some(format!("missed:{task}:{}", first.0)),
+            notify: true,
+        };
+        report::record(tx, &ev, now, lines)?;
+    }
+    state::set(tx, MISSED_CURSOR, &newest.to_string(), now)?;
+    Ok(())
+}
+
+/// A `queued` row kit-run did not take within QUEUED_LIMIT (+ jitter)
+/// becomes `missed` (it would otherwise run hours late, or never), with a
+/// `missed` event per task.
+fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
+         WHERE status = 'queued' AND created_at <= ?1 ORDER BY id",
+    )?;
+    let rows: Vec<(i64, String, String, Option<String>)> = stmt
+        .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut by_task: BTreeMap<String, Vec<(i64, Option<String>)>> = BTreeMap::new();
+    for (id, task, created, slot) in rows {
+        let jitter = repo::get(tx, &task)?
+            .and_then(|t| t.task.jitter)
+            .map_or(chrono::Duration::zero(), |j| j.chrono());
+        let Some(claimed) = clock::parse_stored(&created) else {
+            continue;
+        };
+        if now < claimed + QUEUED_LIMIT + jitter {
+            continue;
+        }
+        let reason = format!(
+            "claimed at {created} but not started within {} (kit-run was not started, or died before starting); \
+             marked missed by kit-heal",
+            clock::human_age(QUEUED_LIMIT + jitter)
+        );
+        let f = Finish {
+            status: "missed",
+            reason: Some(reason),
+            ..Default::default()
+        };
+        if exec::finish(tx, id, &f, now)? {
+            by_task.entry(task).or_default().push((id, slot));
+        }
+    }
+    for (task, ids) in by_task {
+        let slots: Vec<String> = ids.iter().filter_map(|(_, s)| s.clone()).collect();
+        let message = format!(
+            "{task}: {} claimed slot(s) ({}) were never started by kit-run; marked missed",
+            ids.len(),
+            slots.join(", ")
+        );
+        let ev = NewEvent {
+            kind: "missed",
+            severity: Severity::Warning,
+            task: Some(&task),
+            message,
+            detail: Some(json!({
+                "slots": ids.len(),
+                "scheduled_for": slots,
+                "execution_ids": ids.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+                "reason": "not started within the limit after the claim",
+            })),
+            dedupe_key: Some(format!("missed:{task}:queued:{}", ids[0].0)),
+            notify: true,
+        };
+        report::record(tx, &ev, now, lines)?;
+    }
+    Ok(())
+}
+
+/// `stuck`: a run still `running` longer than its timeout plus grace (and
+/// a minute's slack), or longer than the ceiling without a timeout. Once
+/// per execution.
+fn stuck(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, task, started_at FROM supervisor_executions
+         WHERE status = 'running' AND trigger <> 'daemon' AND started_at IS NOT NULL ORDER BY id",
+    )?;
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, task, started) in rows {
+        let Some(start) = clock::parse_stored(&started) else {
+            continue;
+        };
+        let limit = repo::get(tx, &task)?.map_or(STUCK_CEILING, |t| t.task.stuck_after());
+        let limit_c = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+        if now - start < limit_c {
+            continue;
+        }
+        let key = format!("stuck:{id}");
+        let known: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM supervisor_events WHERE dedupe_key = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_some() {
+            continue;
+        }
+        let ev = NewEvent {
+            kind: "stuck",
+            severity: Severity::Warning,
+            task: Some(&task),
+            message: format!(
+                "{task}: execution #{id} has been running for {} (started {started}; stuck after {})",
+                clock::human_age(now - start),
+                Dur(limit)
+            ),
+            detail: Some(json!({ "execution_id": id, "started_at": started, "stuck_after": Dur(limit).to_string() })),
+            dedupe_key: Some(key),
+            notify: true,
+        };
+        report::record(tx, &ev, now, lines)?;
+    }
+    Ok(())
+}
