@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod daemon;
 pub mod dbtool;
 pub mod error;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod paths;
 pub mod process;
 pub mod recovery;
+pub mod runenv;
 pub mod schedule;
 pub mod settings;
 pub mod state;

@@ -120,9 +120,21 @@ impl Store {
     /// front is what makes busy_timeout effective in WAL mode (a deferred
     /// transaction that upgrades would fail with SQLITE_BUSY at once); the
     /// loop covers the rare BUSY that still escapes (e.g. a checkpoint).
-    pub fn write<T>(&self, mut f: impl FnMut(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnMut(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        self.write_for(BUSY_TIMEOUT * 2, f)
+    }
+
+    /// [`Store::write`], giving up on SQLITE_BUSY after about `limit`
+    /// (plus the connection's busy_timeout). For a process that must not
+    /// stall (kit-keep keeps its daemons alive first and retries the write
+    /// later).
+    pub fn write_for<T>(
+        &self,
+        limit: Duration,
+        mut f: impl FnMut(&rusqlite::Transaction) -> Result<T>,
+    ) -> Result<T> {
         let mut delay = Duration::from_millis(2);
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT * 2;
+        let deadline = std::time::Instant::now() + limit;
         loop {
             let attempt = (|| {
                 let tx = rusqlite::Transaction::new_unchecked(

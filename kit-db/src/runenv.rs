@@ -1,0 +1,78 @@
+//! How a task's process is set up, shared by kit-run (one-shot runs) and
+//! kit-keep (daemons): a clean, documented environment (like cron's) plus
+//! the task's own `env`, never the launching tool's whole environment, so a
+//! task behaves the same under launchd, systemd, cron or a shell; and the
+//! spawn spec (argv, cwd, nice, rlimits) from the task's fields.
+
+use crate::process::{self, SpawnSpec};
+use crate::task::Task;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// Variables passed through from the launching tool's environment when set.
+pub const PASSED_THROUGH: &[&str] =
+    &["HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "KIT_HOME", "KIT_NOW"];
+
+/// What the process is told about its run (as `KIT_*` variables).
+pub struct RunInfo<'a> {
+    /// `KIT_EXECUTION_ID`; None for daemons, which are recorded after they
+    /// are started (so a restart is never delayed by the DB).
+    pub execution_id: Option<i64>,
+    pub trigger: &'a str,
+    pub attempt: Option<i64>,
+    pub scheduled_for: Option<&'a str>,
+    pub db: &'a std::path::Path,
+    /// The task's zone name (`TZ`).
+    pub zone: &'a str,
+}
+
+/// The base (PATH, SHELL, passed-through variables), then TZ and the KIT_*
+/// variables describing the run, then the task's env (which may override
+/// anything, including PATH).
+pub fn environment(task: &Task, info: &RunInfo) -> Vec<(OsString, OsString)> {
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("SHELL".into(), "/bin/sh".into());
+    for k in PASSED_THROUGH {
+        if let Some(v) = std::env::var_os(k) {
+            env.insert((*k).into(), v);
+        }
+    }
+    env.insert("TZ".into(), info.zone.into());
+    env.insert("KIT_TASK".into(), task.name.clone().into());
+    env.insert("KIT_TRIGGER".into(), info.trigger.into());
+    env.insert("KIT_DB".into(), info.db.as_os_str().to_owned());
+    if let Some(id) = info.execution_id {
+        env.insert("KIT_EXECUTION_ID".into(), id.to_string().into());
+    }
+    if let Some(a) = info.attempt {
+        env.insert("KIT_ATTEMPT".into(), a.to_string().into());
+    }
+    if let Some(s) = info.scheduled_for {
+        env.insert("KIT_SCHEDULED_FOR".into(), s.into());
+    }
+    for (k, v) in &task.env {
+        env.insert(k.into(), v.into());
+    }
+    env.into_iter().collect()
+}
+
+/// The spawn spec for the task's command: argv, environment, cwd, nice and
+/// rlimits. The caller sets output, session and parent-death handling.
+pub fn spawn_spec(task: &Task, env: Vec<(OsString, OsString)>) -> SpawnSpec {
+    let mut spec = SpawnSpec::new(task.command.argv());
+    spec.env = env;
+    spec.cwd = task.cwd.as_ref().map(std::path::PathBuf::from);
+    spec.nice = task.nice;
+    if let Some(l) = &task.limits {
+        spec.limits = process::Limits {
+            nofile: l.nofile,
+            cpu_secs: l.cpu.map(|d| d.0.as_secs().max(1)),
+            as_bytes: l.address_space.map(|s| s.0),
+            fsize_bytes: l.fsize.map(|s| s.0),
+        };
+    }
+    spec
+}
