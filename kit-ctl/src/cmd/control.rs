@@ -63,8 +63,8 @@ pub fn daemon_action(ctx: &Ctx, action: Action, a: DaemonArgs) -> anyhow::Result
     let limit = kit_db::units::Dur::parse(&a.timeout)
         .map_err(|e| kit_db::Error::invalid(format!("--timeout: {e}")))?
         .0;
-    let store = ctx.open_existing()?;
     let now = ctx.now()?;
+    let store = ctx.open_existing()?;
     let id = store.write(|tx| daemon::request(tx, &a.name, action, "kit-ctl", now))?;
     let keep = keep_state(&store.conn, now)?;
     let verb = action.as_str();

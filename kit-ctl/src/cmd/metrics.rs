@@ -318,8 +318,8 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
 }
 
 pub fn metrics(ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.open_existing()?;
     let now = ctx.now()?;
+    let store = ctx.open_existing()?;
     let text = render(&store, now)?;
     if ctx.json {
         kit_db::cli::print_json(

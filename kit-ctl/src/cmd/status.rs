@@ -622,8 +622,8 @@ pub fn print(s: &Status) -> String {
 }
 
 pub fn status(ctx: &Ctx) -> anyhow::Result<i32> {
-    let store = ctx.open_existing()?;
     let now = ctx.now()?;
+    let store = ctx.open_existing()?;
     let s = gather(&store, now)?;
     if ctx.json {
         kit_db::cli::print_json(&s);

@@ -740,8 +740,8 @@ fn last_daemon_run(conn: &Connection, task: &str) -> anyhow::Result<Option<Execu
 }
 
 pub fn why(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
-    let store = ctx.open_existing()?;
     let now = ctx.now()?;
+    let store = ctx.open_existing()?;
     let w = explain(&store, name, now)?;
     if ctx.json {
         kit_db::cli::print_json(&w);

@@ -1,0 +1,265 @@
+//! `kit-ctl status`: the summary, its JSON, and its exit code (0 healthy,
+//! 1 needs attention), on DBs prepared by apply, kit-tick and kit-run.
+
+mod support;
+
+use support::*;
+
+const TWO: &str = r#"
+[settings]
+timezone = "UTC"
+[[task]]
+name = "ok"
+schedule = "*/5 * * * *"
+command = "true"
+[[task]]
+name = "off"
+schedule = "@hourly"
+command = "true"
+enabled = false
+"#;
+
+#[test]
+fn status_is_healthy_and_exits_0_after_ticks_and_successful_runs() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    kit.tick().ok();
+    kit.run().arg("ok").ok();
+    kit.at("2025-06-01T10:00:30Z");
+    let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
+    assert_eq!(s["healthy"], true);
+    assert_eq!(s["tasks"]["total"], 2);
+    assert_eq!(s["tasks"]["enabled"], 1);
+    assert_eq!(s["running"], 0);
+    assert_eq!(s["today"]["total"], 1);
+    assert_eq!(s["today"]["by_status"]["success"], 1);
+    assert_eq!(s["heartbeats"][0]["tool"], "kit-tick");
+    assert_eq!(s["heartbeats"][0]["age_seconds"], 30);
+    assert_eq!(s["heartbeats"][0]["stale"], false);
+    assert_eq!(s["problems"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn status_human_output_is_aligned_and_has_no_colour_when_piped() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    kit.tick().ok();
+    kit.run().arg("ok").ok();
+    // Without NO_COLOR too: stdout is a pipe, so no escape codes.
+    let mut c = kit.ctl().arg("status");
+    c.inner.env_remove("NO_COLOR");
+    let out = c.run().code(0);
+    assert!(!out.stdout.contains('\x1b'), "{}", out.stdout);
+    let lines = out.lines();
+    assert_eq!(lines[0], "Tasks:      2 total, 1 enabled");
+    assert_eq!(lines[1], "Running:    0");
+    assert_eq!(lines[2], "Today:      1 execution (1 success)");
+    assert!(
+        out.stdout.contains("Heartbeats: kit-tick 0s ago"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_exits_1_when_a_task_is_failing() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"bad\"\nschedule = \"*/5 * * * *\"\ncommand = \"exit 4\"\n");
+    kit.tick().ok();
+    kit.run().arg("bad").run().code(4);
+    let out = kit.ctl().arg("status").run().code(1);
+    assert!(
+        out.stdout
+            .contains("Failing:    bad (failed 4, 1 in a row)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("! task bad is failing (1 in a row)"),
+        "{}",
+        out.stdout
+    );
+    let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
+    assert_eq!(s["healthy"], false);
+    assert_eq!(s["failing"][0]["task"], "bad");
+    assert_eq!(s["failing"][0]["last_exit_code"], 4);
+    assert_eq!(s["today"]["by_status"]["failed"], 1);
+    // A success ends it.
+    kit.file(
+        "fix.toml",
+        "[[task]]\nname = \"bad\"\nschedule = \"*/5 * * * *\"\ncommand = \"true\"\n",
+    );
+    kit.ctl().arg("apply").arg(kit.path("fix.toml")).ok();
+    kit.run().arg("bad").ok();
+    kit.ctl().arg("status").run().code(0);
+}
+
+#[test]
+fn status_flags_a_stale_kit_tick_heartbeat_after_3_minutes() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    kit.tick().ok();
+    kit.at("2025-06-01T10:02:59Z");
+    kit.ctl().arg("status").run().code(0);
+    kit.at("2025-06-01T10:03:00Z");
+    let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
+    assert_eq!(s["heartbeats"][0]["stale"], true);
+    let msg = s["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("kit-tick is not running: its last heartbeat is 3m old"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn status_with_timed_tasks_and_no_tick_ever_needs_attention() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    let out = kit.ctl().arg("status").run().code(1);
+    assert!(
+        out.stdout
+            .contains("kit-tick is not running: it has never run on this database"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Heartbeats: kit-tick never"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_today_is_the_local_day_of_settings_timezone() {
+    let mut kit = Kit::new();
+    kit.at("2025-01-10T10:00:00Z");
+    // Auckland is UTC+13 in January: 10:30Z is 23:30 on the 10th there,
+    // 11:30Z is 00:30 on the 11th.
+    kit.tasks("[settings]\ntimezone = \"Pacific/Auckland\"\n[[task]]\nname = \"m\"\nschedule = \"@daily\"\ncommand = \"true\"\n");
+    kit.at("2025-01-10T10:30:00Z");
+    kit.run().arg("m").ok();
+    kit.at("2025-01-10T11:30:00Z");
+    kit.run().arg("m").ok();
+    kit.run().arg("m").ok();
+    kit.at("2025-01-10T12:00:00Z");
+    kit.tick().ok();
+    let s = kit.ctl().args(["status", "--json"]).ok().json();
+    assert_eq!(s["timezone"], "Pacific/Auckland");
+    assert_eq!(s["today"]["from"], "2025-01-10T11:00:00.000Z");
+    assert_eq!(s["today"]["until"], "2025-01-11T11:00:00.000Z");
+    assert_eq!(s["today"]["by_status"]["success"], 2);
+}
+
+#[test]
+fn status_reports_missed_slots_today_as_a_notice() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(
+        "[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\ncatch_up = \"none\"\n",
+    );
+    kit.tick().ok();
+    kit.run().arg("h").ok();
+    kit.at("2025-06-01T13:30:00Z");
+    kit.tick().ok();
+    let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
+    assert_eq!(s["today"]["missed"], 3);
+    assert_eq!(s["problems"][0]["severity"], "notice");
+    let out = kit.ctl().arg("status").run().code(0);
+    assert!(
+        out.stdout.contains("Missed:     3 slots today"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn status_counts_running_executions() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"slow\"\nschedule = \"@hourly\"\ncommand = \"sleep 30\"\n");
+    kit.tick().ok();
+    let child = kit.run().arg("slow").spawn();
+    wait_for(
+        std::time::Duration::from_secs(10),
+        "the run to start",
+        || kit.count("status = 'running' AND child_pid IS NOT NULL") == 1,
+    );
+    let s = kit.ctl().args(["status", "--json"]).ok().json();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait_with_output();
+    assert_eq!(s["running"], 1);
+    assert_eq!(s["today"]["by_status"]["running"], 1);
+}
+
+#[test]
+fn status_shows_undelivered_notifications_and_exits_1() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(
+        "[settings]\nnotify = \"exit 1\"\n[[task]]\nname = \"bad\"\nschedule = \"*/5 * * * *\"\ncommand = \"false\"\n\
+         [task.recovery]\nfailure_threshold = 1\n",
+    );
+    kit.tick().ok();
+    kit.run().arg("bad").run().code(1);
+    kit.heal().ok();
+    let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
+    assert!(s["notifications"]["pending"].as_i64().unwrap() >= 1, "{s}");
+    assert!(
+        s["notifications"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("status 1"),
+        "{s}"
+    );
+    let out = kit.ctl().arg("status").run().code(1);
+    assert!(out.stdout.contains("undelivered"), "{}", out.stdout);
+}
+
+#[test]
+fn status_on_a_missing_db_says_so_and_creates_nothing() {
+    let kit = Kit::new();
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .fails()
+        .stderr_has("no kit database here")
+        .stderr_has("kit-db init");
+    assert!(!kit.db.exists());
+}
+
+#[test]
+fn status_on_a_locked_db_names_the_lock_instead_of_hanging() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    let c = kit.conn();
+    c.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE supervisor_tasks SET revision = revision;")
+        .unwrap();
+    let started = std::time::Instant::now();
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .fails()
+        .stderr_has("locked by another program");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    c.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn status_rejects_a_malformed_now_naming_accepted_forms() {
+    let kit = Kit::new();
+    kit.ctl()
+        .args(["status", "--now", "yesterday"])
+        .run()
+        .code(2)
+        .fails()
+        .stderr_has("--now")
+        .stderr_has("accepted forms");
+}
