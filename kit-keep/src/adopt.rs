@@ -51,7 +51,11 @@ impl Keep {
             // Unreadable now: the first DB check retries the whole reload.
             return;
         };
-        if let Ok(v) = self.store.conn.query_row("PRAGMA data_version", [], |r| r.get(0)) {
+        if let Ok(v) = self
+            .store
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+        {
             self.data_version = Some(v);
         }
         let rows: HashMap<String, state::DaemonState> = state::list(&self.store.conn)
@@ -88,7 +92,10 @@ impl Keep {
         self.log.info(
             "ready",
             None,
-            &format!("managing {} daemons ({running} running)", self.daemons.len()),
+            &format!(
+                "managing {} daemons ({running} running)",
+                self.daemons.len()
+            ),
         );
         self.flush(true);
     }
@@ -98,7 +105,9 @@ impl Keep {
             "SELECT name, revision, updated_at, enabled FROM supervisor_tasks
              WHERE trim(schedule) = '@daemon' ORDER BY name",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
+        })?;
         rows.collect()
     }
 
@@ -106,10 +115,15 @@ impl Keep {
     /// window, a quarantine or backoff still running, the open episode.
     fn restore(&mut self, saved: &state::DaemonState) {
         let clock = self.clock.clone();
-        let episode = kit_db::state::get(&self.store.conn, &format!("kit-keep.crashloop.{}", saved.task))
-            .ok()
-            .flatten();
-        let Some(d) = self.daemons.get_mut(&saved.task) else { return };
+        let episode = kit_db::state::get(
+            &self.store.conn,
+            &format!("kit-keep.crashloop.{}", saved.task),
+        )
+        .ok()
+        .flatten();
+        let Some(d) = self.daemons.get_mut(&saved.task) else {
+            return;
+        };
         d.wanted_up = saved.wanted == "up";
         d.restarts = saved.restarts;
         d.starts = i64::from(saved.started_at.is_some());
@@ -121,20 +135,34 @@ impl Keep {
         }
         d.window.prune(Instant::now(), within);
         let now_wall = clock.now();
-        let future = |s: &Option<String>| s.as_deref().and_then(parse_stored).filter(|t| *t > now_wall);
+        let future = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(parse_stored)
+                .filter(|t| *t > now_wall)
+        };
         match saved.state.as_str() {
             "quarantined" => {
                 d.trial = true;
                 if let Some(t) = future(&saved.quarantined_until) {
-                    d.phase = Phase::Waiting { until: clock.mono_of(t), why: Wait::Quarantine };
+                    d.phase = Phase::Waiting {
+                        until: clock.mono_of(t),
+                        why: Wait::Quarantine,
+                    };
                     d.until_at = Some(fmt(t));
                 }
             }
             "backoff" | "error" => {
                 d.fails = d.window.at.len() as u32;
                 if let Some(t) = future(&saved.backoff_until) {
-                    let why = if saved.state == "error" { Wait::Error } else { Wait::Backoff };
-                    d.phase = Phase::Waiting { until: clock.mono_of(t), why };
+                    let why = if saved.state == "error" {
+                        Wait::Error
+                    } else {
+                        Wait::Backoff
+                    };
+                    d.phase = Phase::Waiting {
+                        until: clock.mono_of(t),
+                        why,
+                    };
                     d.until_at = Some(fmt(t));
                 }
             }
@@ -203,14 +231,23 @@ impl Keep {
         }
     }
 
-    fn adopt(&mut self, name: &str, pid: i32, start: ProcStart, id: i64, started_at: Option<String>) {
+    fn adopt(
+        &mut self,
+        name: &str,
+        pid: i32,
+        start: ProcStart,
+        id: i64,
+        started_at: Option<String>,
+    ) {
         let wall = self.clock.now();
         let started_at = started_at.unwrap_or_else(|| fmt(wall));
         let started = parse_stored(&started_at).map_or(Instant::now(), |t| self.clock.mono_of(t));
         let run = self.rec.new_run();
         self.rec.known_run(run, id);
         self.rec.push(Op::Adopt { id });
-        let Some(d) = self.daemons.get_mut(name) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
         d.phase = Phase::Running(Proc {
             pid,
             start,
@@ -233,11 +270,16 @@ impl Keep {
             &format!("adopted pid {pid} (running since {started_at}, left by an earlier kit-keep)"),
         );
         if !enabled || !wanted {
-            let why = if enabled { "a stop was requested" } else { "its task was disabled" };
+            let why = if enabled {
+                "a stop was requested"
+            } else {
+                "its task was disabled"
+            };
             let reason = format!("stopped by kit-keep: {why} while kit-keep was not running");
             self.begin_stop(name, "killed", reason, After::Down);
         } else if changed {
-            let reason = "restarted by kit-keep: its task changed while kit-keep was not running".to_string();
+            let reason = "restarted by kit-keep: its task changed while kit-keep was not running"
+                .to_string();
             self.begin_stop(name, "killed", reason, After::Restart);
         }
     }
@@ -246,7 +288,8 @@ impl Keep {
     /// a second instance): stopped here, briefly blocking startup.
     fn stop_stray(&mut self, task: &str, pid: i32, start: ProcStart, id: Option<i64>, why: &str) {
         let wall = self.clock.now();
-        self.log.warn("stray", Some(task), &format!("stopping pid {pid}: {why}"));
+        self.log
+            .warn("stray", Some(task), &format!("stopping pid {pid}: {why}"));
         let opts = Terminate {
             first: Signal::SIGTERM,
             grace: Duration::from_secs(5),
@@ -279,18 +322,29 @@ impl Keep {
     fn sweep(&mut self) {
         use std::os::unix::ffi::OsStrExt;
         let db = self.db_path.as_os_str().as_bytes().to_vec();
-        let known: std::collections::HashSet<i32> =
-            self.daemons.values().filter_map(|d| d.proc().map(|p| p.pid)).collect();
+        let known: std::collections::HashSet<i32> = self
+            .daemons
+            .values()
+            .filter_map(|d| d.proc().map(|p| p.pid))
+            .collect();
         let me = std::process::id() as i32;
-        let Ok(dir) = std::fs::read_dir("/proc") else { return };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
                 continue;
             };
             if pid == me || known.contains(&pid) || !is_session_leader(pid) {
                 continue;
             }
-            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
             let mut task = None;
             let (mut ours, mut daemon) = (false, false);
             for var in environ.split(|&b| b == 0) {
@@ -302,16 +356,30 @@ impl Keep {
                     task = Some(String::from_utf8_lossy(v).into_owned());
                 }
             }
-            let (true, true, Some(task)) = (ours, daemon, task) else { continue };
-            let Some(start) = process::process_start(pid) else { continue };
+            let (true, true, Some(task)) = (ours, daemon, task) else {
+                continue;
+            };
+            let Some(start) = process::process_start(pid) else {
+                continue;
+            };
             let free = self.daemons.get(&task).is_some_and(|d| {
-                matches!(d.phase, Phase::Down | Phase::Waiting { .. }) && d.task.enabled && d.wanted_up
+                matches!(d.phase, Phase::Down | Phase::Waiting { .. })
+                    && d.task.enabled
+                    && d.wanted_up
             });
             if free {
                 let wall = self.clock.now();
                 let run = self.rec.new_run();
-                self.rec.push(Op::Start { run, task: task.clone(), pid, start, at: wall });
-                let Some(d) = self.daemons.get_mut(&task) else { continue };
+                self.rec.push(Op::Start {
+                    run,
+                    task: task.clone(),
+                    pid,
+                    start,
+                    at: wall,
+                });
+                let Some(d) = self.daemons.get_mut(&task) else {
+                    continue;
+                };
                 d.phase = Phase::Running(Proc {
                     pid,
                     start,
@@ -331,7 +399,13 @@ impl Keep {
                     &format!("adopted pid {pid}, a daemon process no row recorded (kit-keep died as it started it)"),
                 );
             } else {
-                self.stop_stray(&task, pid, start, None, "an unrecorded daemon process that must not run");
+                self.stop_stray(
+                    &task,
+                    pid,
+                    start,
+                    None,
+                    "an unrecorded daemon process that must not run",
+                );
             }
         }
     }
@@ -339,8 +413,12 @@ impl Keep {
 
 #[cfg(target_os = "linux")]
 fn is_session_leader(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
-    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
     let rest = String::from_utf8_lossy(&stat[close + 1..]);
     // After the command: state, ppid, pgrp, session.
     let mut f = rest.split_ascii_whitespace();

@@ -82,7 +82,10 @@ pub enum Wait {
 pub enum Phase {
     Running(Proc),
     Stopping(Stopping),
-    Waiting { until: Instant, why: Wait },
+    Waiting {
+        until: Instant,
+        why: Wait,
+    },
     /// Not wanted, disabled, or kit-keep is shutting down.
     Down,
 }
@@ -170,14 +173,24 @@ impl Daemon {
         }
         s.state = match &self.phase {
             Phase::Running(_) | Phase::Stopping(_) => "running",
-            Phase::Waiting { why: Wait::Backoff, .. } => "backoff",
-            Phase::Waiting { why: Wait::Error, .. } => "error",
-            Phase::Waiting { why: Wait::Quarantine, .. } => "quarantined",
+            Phase::Waiting {
+                why: Wait::Backoff, ..
+            } => "backoff",
+            Phase::Waiting {
+                why: Wait::Error, ..
+            } => "error",
+            Phase::Waiting {
+                why: Wait::Quarantine,
+                ..
+            } => "quarantined",
             Phase::Down => "stopped",
         }
         .into();
         match &self.phase {
-            Phase::Waiting { why: Wait::Quarantine, .. } => s.quarantined_until = self.until_at.clone(),
+            Phase::Waiting {
+                why: Wait::Quarantine,
+                ..
+            } => s.quarantined_until = self.until_at.clone(),
             Phase::Waiting { .. } => s.backoff_until = self.until_at.clone(),
             _ => {}
         }

@@ -18,9 +18,16 @@ pub fn describe(exit: Exit) -> (&'static str, Option<i32>, Option<i32>, String) 
         Exit::Code(0) => ("success", Some(0), None, "exited with status 0".into()),
         Exit::Code(c) => ("failed", Some(c), None, format!("exited with status {c}")),
         Exit::Signal(s, core) => {
-            let name = Signal::try_from(s).map(|s| s.as_str()).unwrap_or("unknown signal");
+            let name = Signal::try_from(s)
+                .map(|s| s.as_str())
+                .unwrap_or("unknown signal");
             let core = if core { ", core dumped" } else { "" };
-            ("killed", Some(128 + s), Some(s), format!("killed by signal {s} ({name}){core}"))
+            (
+                "killed",
+                Some(128 + s),
+                Some(s),
+                format!("killed by signal {s} ({name}){core}"),
+            )
         }
         Exit::Unknown => (
             "failed",
@@ -33,7 +40,9 @@ pub fn describe(exit: Exit) -> (&'static str, Option<i32>, Option<i32>, String) 
 
 impl Keep {
     pub fn on_exit(&mut self, name: &str, exit: Exit) {
-        let Some(d) = self.daemons.get_mut(name) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
         match std::mem::replace(&mut d.phase, Phase::Down) {
             Phase::Running(p) => self.unrequested_exit(name, p, exit),
             Phase::Stopping(mut s) => {
@@ -52,7 +61,9 @@ impl Keep {
         let now = Instant::now();
         let wall = self.clock.now();
         let _ = process::signal_group(p.pid, Signal::SIGKILL);
-        let Some(d) = self.daemons.get_mut(name) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
         if let Some(pid) = d.health.kill_check() {
             self.checks.remove(&pid);
         }
@@ -88,15 +99,23 @@ impl Keep {
             },
             at: wall,
         });
-        self.log.warn("exited", Some(name), &format!("pid {} {how}; {text}", p.pid));
+        self.log.warn(
+            "exited",
+            Some(name),
+            &format!("pid {} {how}; {text}", p.pid),
+        );
         self.rec.touch(name);
     }
 
     /// A health check ended.
     pub fn on_check_done(&mut self, name: &str, exit: Exit) {
         let now = Instant::now();
-        let Some(d) = self.daemons.get_mut(name) else { return };
-        let Some(h) = d.task.health.clone() else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
+        let Some(h) = d.task.health.clone() else {
+            return;
+        };
         let verdict = d.health.finished(exit, &h, now);
         self.health_verdict(name, verdict);
     }
@@ -105,7 +124,8 @@ impl Keep {
         match verdict {
             Verdict::Healthy => {}
             Verdict::Failing(n, msg) => {
-                self.log.warn("health", Some(name), &format!("{msg} ({n} in a row)"));
+                self.log
+                    .warn("health", Some(name), &format!("{msg} ({n} in a row)"));
             }
             Verdict::Restart(reason) => {
                 self.log.warn("health", Some(name), &reason);
@@ -119,12 +139,15 @@ impl Keep {
     pub fn timers(&mut self, now: Instant) {
         let names: Vec<String> = self.daemons.keys().cloned().collect();
         for name in names {
-            let Some(d) = self.daemons.get_mut(&name) else { continue };
+            let Some(d) = self.daemons.get_mut(&name) else {
+                continue;
+            };
             match &d.phase {
                 Phase::Waiting { until, why } if *until <= now && self.shutdown.is_none() => {
                     if *why == Wait::Quarantine {
                         d.trial = true;
-                        self.log.info("trial", Some(&name), "quarantine over: trial start");
+                        self.log
+                            .info("trial", Some(&name), "quarantine over: trial start");
                     }
                     self.start(&name);
                 }
@@ -132,7 +155,8 @@ impl Keep {
                 Phase::Running(p) => {
                     let stable_due = (d.fails > 0 || d.trial || d.episode.is_some())
                         && now >= p.started + d.task.stable_after();
-                    let lost = p.adopted && p.watch.is_none() && !process::is_same_process(p.pid, p.start);
+                    let lost =
+                        p.adopted && p.watch.is_none() && !process::is_same_process(p.pid, p.start);
                     if lost {
                         self.on_exit(&name, Exit::Unknown);
                         continue;
@@ -153,8 +177,12 @@ impl Keep {
             None => return,
         };
         let db = self.db_path.clone();
-        let Some(d) = self.daemons.get_mut(name) else { return };
-        let Some(h) = d.task.health.clone() else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
+        let Some(h) = d.task.health.clone() else {
+            return;
+        };
         if d.health.check.is_some() {
             d.health.enforce_timeout(now);
             return;

@@ -181,6 +181,9 @@ impl Health {
             let cut: String = l.trim().chars().take(200).collect();
             format!(": {cut}")
         });
-        self.count_failure(format!("health check {how}{}", last.unwrap_or_default()), &cfg)
+        self.count_failure(
+            format!("health check {how}{}", last.unwrap_or_default()),
+            &cfg,
+        )
     }
 }

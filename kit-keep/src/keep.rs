@@ -340,7 +340,8 @@ impl Keep {
         self.next_heal = self.heal_every.map(|d| Instant::now() + d);
         let now = self.clock.injected_now();
         if let Err(e) = kit_db::launch::detached("kit-heal", &self.db_path, &[], now.as_deref()) {
-            self.log.warn("heal", None, &format!("cannot start kit-heal: {e}"));
+            self.log
+                .warn("heal", None, &format!("cannot start kit-heal: {e}"));
         }
     }
 
@@ -352,7 +353,11 @@ impl Keep {
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
         {
             self.read_error_reported = Some(now);
-            self.log.error("db", None, &format!("cannot read {what} from the database: {e}; will retry"));
+            self.log.error(
+                "db",
+                None,
+                &format!("cannot read {what} from the database: {e}; will retry"),
+            );
         }
     }
 

@@ -17,7 +17,10 @@ pub struct InstanceLock {
 }
 
 pub fn path_for(db: &Path) -> PathBuf {
-    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "kit.db".into());
+    let mut name = db
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "kit.db".into());
     name.push(".keep.lock");
     db.with_file_name(name)
 }

@@ -83,7 +83,10 @@ impl DaemonLog {
     }
 
     pub fn size(&self) -> Option<u64> {
-        self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len())
+        self.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len())
     }
 
     /// Appends one of kit-keep's own lines; returns the file size after it.

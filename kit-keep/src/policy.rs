@@ -72,7 +72,7 @@ impl Jitter {
     }
 
     /// Uniform in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -113,7 +113,7 @@ mod tests {
         assert!(restart_delay(40, base, max, 0.99) <= max);
         let mut j = Jitter::seeded();
         for _ in 0..1000 {
-            let x = j.next();
+            let x = j.sample();
             assert!((0.0..1.0).contains(&x));
         }
     }

@@ -27,20 +27,52 @@ const MAX_QUEUE: usize = 50_000;
 #[derive(Debug)]
 pub enum Op {
     /// A daemon process started: a `running` execution row.
-    Start { run: u64, task: String, pid: i32, start: ProcStart, at: Wall },
+    Start {
+        run: u64,
+        task: String,
+        pid: i32,
+        start: ProcStart,
+        at: Wall,
+    },
     /// It ended: the row's terminal state.
-    Finish { run: u64, task: String, finish: Finish, at: Wall },
+    Finish {
+        run: u64,
+        task: String,
+        finish: Finish,
+        at: Wall,
+    },
     /// A start that failed: one `error` row.
-    Error { task: String, finish: Finish, at: Wall },
+    Error {
+        task: String,
+        finish: Finish,
+        at: Wall,
+    },
     /// An adopted process's row now names this kit-keep as its recorder.
-    Adopt { id: i64 },
+    Adopt {
+        id: i64,
+    },
     /// A daemon row nobody will finish (its process ended unseen).
-    Lost { id: i64, reason: String, at: Wall },
+    Lost {
+        id: i64,
+        reason: String,
+        at: Wall,
+    },
     Event(OwnedEvent),
-    Request { id: i64, result: String, at: Wall },
+    Request {
+        id: i64,
+        result: String,
+        at: Wall,
+    },
     RemoveDaemon(String),
-    Kv { key: String, value: Option<String>, at: Wall },
-    Beat { at: Wall, info: serde_json::Value },
+    Kv {
+        key: String,
+        value: Option<String>,
+        at: Wall,
+    },
+    Beat {
+        at: Wall,
+        info: serde_json::Value,
+    },
 }
 
 #[derive(Debug)]
@@ -54,6 +86,10 @@ pub struct OwnedEvent {
     pub notify: bool,
     pub at: Wall,
 }
+
+/// Gives the current `supervisor_daemons` row of a task (None: no longer
+/// managed), resolving run keys to execution ids with the lookup passed.
+pub type Snapshot<'a> = &'a dyn Fn(&str, &dyn Fn(u64) -> Option<i64>) -> Option<DaemonState>;
 
 pub struct Recorder {
     who: exec::Recorder,
@@ -71,12 +107,25 @@ fn transient(e: &kit_db::Error) -> bool {
     match e {
         kit_db::Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
             f.code,
-            DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | SystemIoFailure | CannotOpen
-                | PermissionDenied | OutOfMemory | FileLockingProtocolFailed
+            DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | ReadOnly
+                | SystemIoFailure
+                | CannotOpen
+                | PermissionDenied
+                | OutOfMemory
+                | FileLockingProtocolFailed
         ),
         kit_db::Error::Sqlite(_) => false,
         kit_db::Error::Path { .. } => true,
         _ => false,
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
     }
 }
 
@@ -147,7 +196,7 @@ impl Recorder {
         store: &Store,
         log: &Log,
         force: bool,
-        snapshot: &dyn Fn(&str, &dyn Fn(u64) -> Option<i64>) -> Option<DaemonState>,
+        snapshot: Snapshot,
     ) -> bool {
         if !self.pending() {
             return true;
@@ -189,7 +238,11 @@ impl Recorder {
         match result {
             Ok((new_ids, dropped)) => {
                 for d in dropped {
-                    log.error("db", None, &format!("a record could not be written and was dropped: {d}"));
+                    log.error(
+                        "db",
+                        None,
+                        &format!("a record could not be written and was dropped: {d}"),
+                    );
                 }
                 for (run, id) in new_ids {
                     self.ids.insert(run, id);
@@ -221,7 +274,10 @@ impl Recorder {
                 if self.failing_since.is_none() {
                     self.failing_since = Some(now);
                 }
-                if self.last_report.is_none_or(|t| now.duration_since(t) >= REPORT_EVERY) {
+                if self
+                    .last_report
+                    .is_none_or(|t| now.duration_since(t) >= REPORT_EVERY)
+                {
                     self.last_report = Some(now);
                     log.error(
                         "db",
@@ -248,12 +304,23 @@ fn apply(
     lookup: &dyn Fn(&u64) -> Option<i64>,
 ) -> kit_db::Result<Option<(u64, i64)>> {
     match op {
-        Op::Start { run, task, pid, start, at } => {
+        Op::Start {
+            run,
+            task,
+            pid,
+            start,
+            at,
+        } => {
             let id = exec::insert_running(tx, task, "daemon", 1, None, None, who, *at)?;
             exec::set_child(tx, id, *pid, start.is_known().then_some(*start))?;
             Ok(Some((*run, id)))
         }
-        Op::Finish { run, task, finish, at } => match lookup(run) {
+        Op::Finish {
+            run,
+            task,
+            finish,
+            at,
+        } => match lookup(run) {
             Some(id) => {
                 exec::finish(tx, id, finish, *at)?;
                 Ok(None)

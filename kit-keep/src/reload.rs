@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 impl Keep {
     pub fn db_check(&mut self, force: bool) {
         let version: rusqlite::Result<i64> =
-            self.store.conn.query_row("PRAGMA data_version", [], |r| r.get(0));
+            self.store
+                .conn
+                .query_row("PRAGMA data_version", [], |r| r.get(0));
         let version = match version {
             Ok(v) => v,
             Err(e) => return self.read_failed("the data version", &e),
@@ -43,7 +45,9 @@ impl Keep {
             "SELECT name, revision, updated_at, enabled FROM supervisor_tasks
              WHERE trim(schedule) = '@daemon' ORDER BY name",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
+        })?;
         rows.collect()
     }
 
@@ -74,7 +78,11 @@ impl Keep {
         let name = row.task.name.clone();
         let (log, err) = DaemonLog::open(&name);
         if let Some(e) = err {
-            self.log.warn("log", Some(&name), &format!("cannot open the log ({e}); output goes to /dev/null"));
+            self.log.warn(
+                "log",
+                Some(&name),
+                &format!("cannot open the log ({e}); output goes to /dev/null"),
+            );
         }
         let d = Daemon::new(row.task.clone(), row.updated_at.clone(), log);
         self.rec.touch(&name);
@@ -82,7 +90,9 @@ impl Keep {
     }
 
     pub fn reload(&mut self) {
-        let Some((desired, all)) = self.load_tasks() else { return };
+        let Some((desired, all)) = self.load_tasks() else {
+            return;
+        };
         let (mut added, mut removed, mut changed) = (0, 0, 0);
         let known: Vec<String> = self.daemons.keys().cloned().collect();
         for name in known.iter().filter(|n| !desired.contains_key(*n)) {
@@ -92,7 +102,12 @@ impl Keep {
                 "its task was removed"
             };
             removed += 1;
-            self.begin_stop(name, "killed", format!("stopped by kit-keep: {why}"), After::Remove);
+            self.begin_stop(
+                name,
+                "killed",
+                format!("stopped by kit-keep: {why}"),
+                After::Remove,
+            );
         }
         for (name, row) in &desired {
             if !self.daemons.contains_key(name) {
@@ -112,7 +127,11 @@ impl Keep {
             if let Phase::Stopping(s) = &mut d.phase {
                 // Removed and added back before its stop completed.
                 if s.then == After::Remove {
-                    s.then = if row.task.enabled && d.wanted_up { After::Restart } else { After::Down };
+                    s.then = if row.task.enabled && d.wanted_up {
+                        After::Restart
+                    } else {
+                        After::Down
+                    };
                 }
             }
             if d.task == row.task {
@@ -139,11 +158,26 @@ impl Keep {
                         "restarted by kit-keep: its task changed ({field}), so it runs the new definition"
                     );
                     self.begin_stop(name, "killed", reason, After::Restart);
+                } else if matches!(d.phase, Phase::Waiting { .. }) && d.wanted_up {
+                    // Someone fixed it: no point waiting out a backoff or a
+                    // quarantine meant for the old definition.
+                    d.fails = 0;
+                    d.trial = false;
+                    d.window.clear();
+                    self.log.info(
+                        "reload",
+                        Some(name),
+                        &format!("its task changed ({field}): starting it now"),
+                    );
+                    self.start(name);
                 }
             } else if old.health != row.task.health {
                 if let Phase::Running(p) = &d.phase {
                     let started = p.started;
-                    if let Some(pid) = d.health.reset(started.max(std::time::Instant::now()), row.task.health.as_ref()) {
+                    if let Some(pid) = d.health.reset(
+                        started.max(std::time::Instant::now()),
+                        row.task.health.as_ref(),
+                    ) {
                         self.checks.remove(&pid);
                     }
                 }
@@ -153,7 +187,9 @@ impl Keep {
             self.log.info(
                 "reload",
                 None,
-                &format!("tasks reloaded: {added} daemons added, {removed} removed, {changed} changed"),
+                &format!(
+                    "tasks reloaded: {added} daemons added, {removed} removed, {changed} changed"
+                ),
             );
         }
     }

@@ -32,7 +32,9 @@ impl Keep {
             );
             let Some(d) = self.daemons.get_mut(&r.task) else {
                 let msg = match kit_db::task::repo::get(&self.store.conn, &r.task) {
-                    Ok(Some(t)) if !t.task.is_daemon() => format!("error: task {:?} is not a @daemon", r.task),
+                    Ok(Some(t)) if !t.task.is_daemon() => {
+                        format!("error: task {:?} is not a @daemon", r.task)
+                    }
                     _ => format!("error: no daemon task named {:?}", r.task),
                 };
                 self.answer(r.id, &msg);
@@ -62,7 +64,12 @@ impl Keep {
                         _ => {
                             d.waiting_requests.push((r.id, action));
                             self.in_progress.insert(r.id);
-                            self.begin_stop(&name, "killed", format!("stopped by kit-keep: {why}"), After::Down);
+                            self.begin_stop(
+                                &name,
+                                "killed",
+                                format!("stopped by kit-keep: {why}"),
+                                After::Down,
+                            );
                         }
                     }
                 }
@@ -82,7 +89,12 @@ impl Keep {
                         (Phase::Running(_), _) => {
                             d.waiting_requests.push((r.id, action));
                             self.in_progress.insert(r.id);
-                            self.begin_stop(&name, "killed", format!("restarted by kit-keep: {why}"), After::Restart);
+                            self.begin_stop(
+                                &name,
+                                "killed",
+                                format!("restarted by kit-keep: {why}"),
+                                After::Restart,
+                            );
                         }
                         (Phase::Stopping(_), _) => {
                             d.waiting_requests.push((r.id, action));

@@ -37,8 +37,13 @@ impl Keep {
         let wall = self.clock.now();
         let now = Instant::now();
         let db = self.db_path.clone();
-        let Some(d) = self.daemons.get_mut(name) else { return };
-        let offset = d.log.note(&fmt(wall), &format!("starting: {}", d.task.command.display()));
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
+        let offset = d.log.note(
+            &fmt(wall),
+            &format!("starting: {}", d.task.command.display()),
+        );
         let env = runenv::environment(
             &d.task,
             &RunInfo {
@@ -84,7 +89,11 @@ impl Keep {
                     start: child.start,
                     at: wall,
                 });
-                self.log.info("started", Some(name), &format!("started (pid {})", child.pid));
+                self.log.info(
+                    "started",
+                    Some(name),
+                    &format!("started (pid {})", child.pid),
+                );
                 for (id, action) in waiting {
                     let verb = match action {
                         Action::Restart => "restarted",
@@ -98,14 +107,19 @@ impl Keep {
                 let reason = e.to_string();
                 let code = e.exit_code();
                 d.last_exit = Some(format!("could not start: {reason}"));
-                d.log.note(&fmt(wall), &format!("could not start: {reason}"));
+                d.log
+                    .note(&fmt(wall), &format!("could not start: {reason}"));
                 let waiting = std::mem::take(&mut d.waiting_requests);
                 for (id, _) in waiting {
                     self.answer(id, &format!("error: could not start: {reason}"));
                 }
                 let next = self.count_failure(name, true);
                 let text = self.apply_next(name, next, Wait::Error);
-                self.log.error("error", Some(name), &format!("could not start: {reason}; {text}"));
+                self.log.error(
+                    "error",
+                    Some(name),
+                    &format!("could not start: {reason}; {text}"),
+                );
                 self.rec.push(Op::Error {
                     task: name.to_string(),
                     finish: Finish {
@@ -127,8 +141,10 @@ impl Keep {
     /// again the same way.
     pub fn count_failure(&mut self, name: &str, start_failed: bool) -> Next {
         let now = Instant::now();
-        let rand = self.jitter.next();
-        let Some(d) = self.daemons.get_mut(name) else { return Next::Now };
+        let rand = self.jitter.sample();
+        let Some(d) = self.daemons.get_mut(name) else {
+            return Next::Now;
+        };
         let (limit, within) = d.task.crashloop();
         d.fails = d.fails.saturating_add(1);
         let count = d.window.push(now, within);
@@ -173,7 +189,9 @@ impl Keep {
 
     fn quarantine(&mut self, name: &str, count: usize) -> String {
         let wall = self.clock.now();
-        let Some(d) = self.daemons.get_mut(name) else { return String::new() };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return String::new();
+        };
         let q = d.task.quarantine();
         let (limit, within) = d.task.crashloop();
         let until_wall = wall + crate::clock::chrono_dur(q);
@@ -219,11 +237,19 @@ impl Keep {
         // One notification per episode; a failed trial is recorded quietly.
         self.rec.push(Op::Event(OwnedEvent {
             kind: "crashloop",
-            severity: if new_episode { Severity::Critical } else { Severity::Warning },
+            severity: if new_episode {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
             task: name.to_string(),
             message: format!("daemon {name} is crash-looping ({last}): {text}"),
             detail: Some(detail),
-            dedupe_key: if new_episode { key.clone() } else { format!("{key}:trial:{}", fmt(wall)) },
+            dedupe_key: if new_episode {
+                key.clone()
+            } else {
+                format!("{key}:trial:{}", fmt(wall))
+            },
             notify: new_episode,
             at: wall,
         }));
@@ -235,7 +261,9 @@ impl Keep {
     /// crash-loop episode ends.
     pub fn mark_stable(&mut self, name: &str) {
         let wall = self.clock.now();
-        let Some(d) = self.daemons.get_mut(name) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
         d.fails = 0;
         d.trial = false;
         if let Some(key) = d.episode.take() {
@@ -255,7 +283,11 @@ impl Keep {
                 notify: true,
                 at: wall,
             }));
-            self.log.info("recovered", Some(name), &format!("running for {up}: crash loop over"));
+            self.log.info(
+                "recovered",
+                Some(name),
+                &format!("running for {up}: crash loop over"),
+            );
         }
     }
 
@@ -268,6 +300,7 @@ impl Keep {
             result: result.to_string(),
             at: self.clock.now(),
         });
-        self.log.info("request", None, &format!("request #{id}: {result}"));
+        self.log
+            .info("request", None, &format!("request #{id}: {result}"));
     }
 }

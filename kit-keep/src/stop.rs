@@ -24,7 +24,9 @@ impl Keep {
     /// `then` says what follows. A daemon that is not running gets `then`
     /// at once.
     pub fn begin_stop(&mut self, name: &str, status: &'static str, reason: String, then: After) {
-        let Some(d) = self.daemons.get_mut(name) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
         match std::mem::replace(&mut d.phase, Phase::Down) {
             Phase::Running(p) => {
                 if let Some(pid) = d.health.kill_check() {
@@ -39,7 +41,12 @@ impl Keep {
                 self.log.info(
                     "stopping",
                     Some(name),
-                    &format!("stopping pid {} ({}, SIGKILL after {}): {reason}", p.pid, sig.as_str(), human(timeout)),
+                    &format!(
+                        "stopping pid {} ({}, SIGKILL after {}): {reason}",
+                        p.pid,
+                        sig.as_str(),
+                        human(timeout)
+                    ),
                 );
                 d.phase = Phase::Stopping(Stopping {
                     proc: p,
@@ -69,14 +76,19 @@ impl Keep {
 
     /// Checks a stopping daemon: is the group gone, is SIGKILL due?
     pub fn poll_stop(&mut self, name: &str, now: Instant) {
-        let Some(d) = self.daemons.get_mut(name) else { return };
-        let Phase::Stopping(s) = &mut d.phase else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
+        let Phase::Stopping(s) = &mut d.phase else {
+            return;
+        };
         let pgid = s.proc.pid;
         if s.leader.is_none() && s.proc.adopted && !process::is_same_process(pgid, s.proc.start) {
             s.leader = Some(Exit::Unknown);
         }
         if s.leader.is_some() {
-            let gone = !process::group_alive(pgid) || (s.killed && !process::group_has_live_members(pgid));
+            let gone =
+                !process::group_alive(pgid) || (s.killed && !process::group_has_live_members(pgid));
             if gone {
                 self.complete_stop(name, None);
                 return;
@@ -92,10 +104,16 @@ impl Keep {
             self.log.warn(
                 "stopping",
                 Some(name),
-                &format!("pid {pgid} did not stop within {}: SIGKILL", human(d.task.stop_timeout())),
+                &format!(
+                    "pid {pgid} did not stop within {}: SIGKILL",
+                    human(d.task.stop_timeout())
+                ),
             );
         } else {
-            let note = format!("process group {pgid} still had processes {} after SIGKILL", human(KILL_WAIT));
+            let note = format!(
+                "process group {pgid} still had processes {} after SIGKILL",
+                human(KILL_WAIT)
+            );
             self.log.error("stopping", Some(name), &note);
             self.complete_stop(name, Some(note));
         }
@@ -103,8 +121,12 @@ impl Keep {
 
     fn complete_stop(&mut self, name: &str, note: Option<String>) {
         let wall = self.clock.now();
-        let Some(d) = self.daemons.get_mut(name) else { return };
-        let Phase::Stopping(s) = std::mem::replace(&mut d.phase, Phase::Down) else { return };
+        let Some(d) = self.daemons.get_mut(name) else {
+            return;
+        };
+        let Phase::Stopping(s) = std::mem::replace(&mut d.phase, Phase::Down) else {
+            return;
+        };
         let uptime = Instant::now().saturating_duration_since(s.proc.started);
         let exit = s.leader.unwrap_or(Exit::Unknown);
         let (_, code, signal, how) = describe(exit);
@@ -140,7 +162,11 @@ impl Keep {
             at: wall,
         });
         self.rec.touch(name);
-        let then = if self.shutdown.is_some() { After::Down } else { s.then };
+        let then = if self.shutdown.is_some() {
+            After::Down
+        } else {
+            s.then
+        };
         self.after_stop(name, then);
     }
 
@@ -162,7 +188,9 @@ impl Keep {
                 }
             }
             After::Down => {
-                let Some(d) = self.daemons.get_mut(name) else { return };
+                let Some(d) = self.daemons.get_mut(name) else {
+                    return;
+                };
                 d.phase = Phase::Down;
                 d.until_at = None;
                 let waiting = std::mem::take(&mut d.waiting_requests);
@@ -191,9 +219,15 @@ impl Keep {
     /// SIGTERM/SIGINT: stop every daemon gracefully. A second signal kills
     /// what is left at once.
     pub fn begin_shutdown(&mut self, sig: i32) {
-        let signame = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("signal");
+        let signame = Signal::try_from(sig)
+            .map(|s| s.as_str())
+            .unwrap_or("signal");
         if self.shutdown.is_some() {
-            self.log.warn("shutdown", None, &format!("{signame} again: killing what is left (SIGKILL)"));
+            self.log.warn(
+                "shutdown",
+                None,
+                &format!("{signame} again: killing what is left (SIGKILL)"),
+            );
             for d in self.daemons.values_mut() {
                 if let Phase::Stopping(s) = &mut d.phase {
                     s.killed = true;
@@ -204,10 +238,15 @@ impl Keep {
             return;
         }
         self.shutdown = Some(sig);
-        self.log.info("shutdown", None, &format!("{signame}: stopping every daemon"));
+        self.log.info(
+            "shutdown",
+            None,
+            &format!("{signame}: stopping every daemon"),
+        );
         let names: Vec<String> = self.daemons.keys().cloned().collect();
         for name in names {
-            let reason = format!("stopped by kit-keep: kit-keep received {signame} and is shutting down");
+            let reason =
+                format!("stopped by kit-keep: kit-keep received {signame} and is shutting down");
             // A daemon waiting out a backoff or quarantine keeps its wait:
             // the row carries it over to the next kit-keep.
             let running = self.daemons.get(&name).is_some_and(|d| d.proc().is_some());
@@ -224,7 +263,8 @@ impl Keep {
                 self.checks.remove(&pid);
             }
             if matches!(d.phase, Phase::Down) {
-                d.last_exit.get_or_insert_with(|| "stopped: kit-keep shut down".into());
+                d.last_exit
+                    .get_or_insert_with(|| "stopped: kit-keep shut down".into());
             }
         }
         let names: Vec<String> = self.daemons.keys().cloned().collect();
@@ -234,14 +274,22 @@ impl Keep {
         self.beat(true);
         for attempt in 0..5 {
             if self.flush(true) {
-                self.log.info("shutdown", None, "every daemon stopped; records written; exiting");
+                self.log.info(
+                    "shutdown",
+                    None,
+                    "every daemon stopped; records written; exiting",
+                );
                 return 0;
             }
             if attempt < 4 {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-        self.log.error("shutdown", None, "every daemon stopped, but the records could not be written");
+        self.log.error(
+            "shutdown",
+            None,
+            "every daemon stopped, but the records could not be written",
+        );
         1
     }
 }

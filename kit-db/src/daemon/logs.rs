@@ -6,7 +6,7 @@
 //! (a daemon started or exited).
 
 use crate::paths;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Prefix of the lines kit-keep writes into a daemon's log.
 pub const MARKER: &str = "[kit-keep] ";
@@ -29,16 +29,22 @@ pub fn rotated(task: &str, n: u32) -> PathBuf {
 /// The existing log files of `task`, oldest first, ending with the current
 /// one: concatenated they are the daemon's output in order.
 pub fn files(task: &str) -> Vec<PathBuf> {
+    files_in(&dir(), task)
+}
+
+/// [`files`] in the logs directory `dir`.
+pub fn files_in(dir: &Path, task: &str) -> Vec<PathBuf> {
+    let gen = |n: u32| dir.join(format!("{task}.log.{n}"));
     let mut out = Vec::new();
     // Generations are contiguous from 1; 100 is the most `log_files` allows.
     let mut n = 1;
-    while n < 100 && rotated(task, n).is_file() {
+    while n < 100 && gen(n).is_file() {
         n += 1;
     }
     for g in (1..n).rev() {
-        out.push(rotated(task, g));
+        out.push(gen(g));
     }
-    let cur = path(task);
+    let cur = dir.join(format!("{task}.log"));
     if cur.is_file() {
         out.push(cur);
     }

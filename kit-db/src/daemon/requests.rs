@@ -64,7 +64,9 @@ pub struct Request {
 impl Request {
     /// True when kit-keep reported a failure (result starts with "error").
     pub fn failed(&self) -> bool {
-        self.result.as_deref().is_some_and(|r| r.starts_with("error"))
+        self.result
+            .as_deref()
+            .is_some_and(|r| r.starts_with("error"))
     }
 }
 
@@ -86,7 +88,13 @@ fn from_row(r: &Row) -> rusqlite::Result<Request> {
 /// "api", "kit-heal"). Refuses (exit code 2) a task that does not exist
 /// (suggesting close names) or is not a `@daemon`. Returns the request id;
 /// follow it with [`wait_done`] (or [`get`]) for kit-keep's answer.
-pub fn request(conn: &Connection, task: &str, action: Action, by: &str, now: Instant) -> Result<i64> {
+pub fn request(
+    conn: &Connection,
+    task: &str,
+    action: Action,
+    by: &str,
+    now: Instant,
+) -> Result<i64> {
     let row = repo::require(conn, task)?;
     if !row.task.is_daemon() {
         return Err(Error::invalid(format!(
@@ -104,8 +112,9 @@ pub fn request(conn: &Connection, task: &str, action: Action, by: &str, now: Ins
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Request>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM supervisor_requests WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM supervisor_requests WHERE id = ?1"
+    ))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
@@ -139,7 +148,9 @@ pub fn wait_done(conn: &Connection, id: i64, limit: Duration) -> Result<Option<R
         if done || std::time::Instant::now() >= deadline {
             return Ok(req);
         }
-        std::thread::sleep(pause.min(deadline.saturating_duration_since(std::time::Instant::now())));
+        std::thread::sleep(
+            pause.min(deadline.saturating_duration_since(std::time::Instant::now())),
+        );
         pause = (pause * 2).min(Duration::from_millis(100));
     }
 }

@@ -76,7 +76,9 @@ impl DaemonState {
     /// process (not a reuse of its pid).
     pub fn process_alive(&self) -> bool {
         match (self.pid, self.pid_start) {
-            (Some(pid), Some(start)) => process::is_same_process(pid as i32, ProcStart(start as u64)),
+            (Some(pid), Some(start)) => {
+                process::is_same_process(pid as i32, ProcStart(start as u64))
+            }
             _ => false,
         }
     }
@@ -111,15 +113,17 @@ fn from_row(r: &Row) -> rusqlite::Result<DaemonState> {
 
 /// Every daemon row, by task name.
 pub fn list(conn: &Connection) -> Result<Vec<DaemonState>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM supervisor_daemons ORDER BY task"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM supervisor_daemons ORDER BY task"
+    ))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get(conn: &Connection, task: &str) -> Result<Option<DaemonState>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM supervisor_daemons WHERE task = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM supervisor_daemons WHERE task = ?1"
+    ))?;
     Ok(stmt.query_row([task], from_row).optional()?)
 }
 
