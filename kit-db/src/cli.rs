@@ -9,8 +9,10 @@ use std::path::PathBuf;
 /// `--db` (also `KIT_DB`); every tool takes it.
 #[derive(Debug, Clone, Args)]
 pub struct DbArg {
-    /// The kit database [default: $KIT_HOME/kit.db, KIT_HOME defaults to ~/.kit]
-    #[arg(long, global = true, value_name = "PATH", env = "KIT_DB")]
+    /// The kit database [env: KIT_DB; default: $KIT_HOME/kit.db, KIT_HOME defaults to ~/.kit]
+    // KIT_DB is read by paths::db_path, not by clap: clap rejects an empty
+    // variable ("a value is required"), where an empty KIT_DB means unset.
+    #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 }
 
@@ -71,24 +73,58 @@ pub fn exit_with(tool: &str, result: anyhow::Result<i32>) -> ! {
             } else {
                 let msg = describe(&e);
                 let _ = writeln!(std::io::stderr(), "{tool}: {msg}");
-                e.chain()
-                    .find_map(|c| c.downcast_ref::<crate::Error>())
-                    .map_or(1, |k| k.exit_code())
+                exit_code(&e)
             }
         }
     };
     std::process::exit(code)
 }
 
+/// 2 for malformed input (a bad task file, flag or name), else the library
+/// error's own code, else 1.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<crate::task::file::FileError>()) {
+        return 2;
+    }
+    e.chain()
+        .find_map(|c| c.downcast_ref::<crate::Error>())
+        .map_or(1, |k| k.exit_code())
+}
+
 /// An error and its causes on one line. Library errors already include
-/// their source's text, so a cause the previous message ends with is skipped.
+/// their source's text, so a cause the previous message ends with is skipped,
+/// and so is SQLite's numeric restatement of a message ("Error code 11: ...").
+/// A corrupt DB found after opening gets a hint, because SQLite's words do
+/// not say which file or what to do.
 pub fn describe(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in e.chain() {
+        if c.is::<rusqlite::ffi::Error>() && !parts.is_empty() {
+            continue;
+        }
         let s = c.to_string();
         if !parts.last().is_some_and(|p| p.ends_with(&s)) {
             parts.push(s);
         }
+    }
+    let corrupt = e.chain().any(|c| {
+        let code = c
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            .or_else(|| c.downcast_ref::<rusqlite::ffi::Error>().map(|f| f.code));
+        matches!(
+            code,
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    });
+    if corrupt {
+        let file = crate::store::last_opened()
+            .map(|p| format!(" {}", p.display()))
+            .unwrap_or_default();
+        parts.push(format!(
+            "the database file{file} is damaged; kit leaves it untouched: check it with \
+             `kit-db check`, then restore a backup or move it aside"
+        ));
     }
     parts.join(": ")
 }

@@ -2,7 +2,7 @@
 //! vacuum, backup (with rotation), path.
 
 use crate::cli::{generate, print_json, DbArg, Generate};
-use crate::{clock, paths, settings::Settings, units::Dur, Store};
+use crate::{clock, paths, settings::Settings, units::Dur, Error, Store};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -110,10 +110,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Prune { older_than, now } => {
             let now = clock::now(now.as_deref())?;
             let age = match older_than {
-                Some(t) => Dur::parse(&t).map_err(|e| anyhow::anyhow!("--older-than: {e}"))?.0,
-                None => Settings::load(&store.conn)?.retention(),
+                Some(t) => Dur::parse(&t).map_err(|e| Error::invalid(format!("--older-than: {e}")))?,
+                None => Dur(Settings::load(&store.conn)?.retention()),
             };
-            let cutoff = now - chrono::Duration::from_std(age).context("--older-than is too large")?;
+            let cutoff = now
+                .checked_sub_signed(age.chrono())
+                .ok_or_else(|| Error::invalid(format!("--older-than {age} reaches before year 1")))?;
             let r = store.prune(cutoff)?;
             if cli.json {
                 print_json(&r);
@@ -160,16 +162,27 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Keeps the newest `keep` `kit-*.db` files in `dir` (names sort by time).
+/// `kit-YYYYMMDDTHHMMSS.mmmZ.db`, the names `backup --dir` writes. Only these
+/// are ever rotated away: anything else in the directory is the user's.
+fn is_timestamped_backup(name: &str) -> bool {
+    let Some(stamp) = name.strip_prefix("kit-").and_then(|n| n.strip_suffix("Z.db")) else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Keeps the newest `keep` timestamped backups in `dir` (names sort by time).
 fn rotate_backups(dir: &std::path::Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("kit-") && n.ends_with(".db"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_timestamped_backup))
         .collect();
     files.sort();
     let excess = files.len().saturating_sub(keep);

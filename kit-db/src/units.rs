@@ -21,10 +21,18 @@ impl Dur {
                 "duration {t:?} has no unit (examples: {t}s, {t}m, {t}h)"
             ));
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration {t:?}: {e} (examples: 30s, 10m, 1h30m)"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("invalid duration {t:?}: {e} (examples: 30s, 10m, 1h30m)"))?;
+        if d > Dur::MAX.0 {
+            return Err(format!("duration {t:?} is too large (at most 100 years)"));
+        }
+        Ok(Dur(d))
     }
+
+    /// The largest duration kit accepts. Anything near the type's limit would
+    /// overflow when added to a time (a panic in whichever tool did it), and
+    /// no timeout, delay or retention needs more than a century.
+    pub const MAX: Dur = Dur(Duration::from_secs(36525 * 86400));
     pub fn secs_f64(self) -> f64 {
         self.0.as_secs_f64()
     }
@@ -141,6 +149,8 @@ mod tests {
         }
         assert!(Dur::parse("10").is_err());
         assert!(Dur::parse("ten minutes").is_err());
+        assert!(Dur::parse("100y").is_ok());
+        assert!(Dur::parse("500000000y").is_err());
     }
 
     #[test]

@@ -3,9 +3,9 @@
 use super::Ctx;
 use crate::output::{status, table};
 use kit_db::cli::print_json;
+use kit_db::clock;
 use kit_db::exec::{self, Execution};
 use kit_db::task::{repo, TaskRow};
-use kit_db::clock;
 use rusqlite::{Connection, OptionalExtension};
 
 /// The latest execution of a task that actually started (not queued,
@@ -55,14 +55,20 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
                 Some(e) => (
                     status(&e.status),
                     e.started_at.clone().unwrap_or_default(),
-                    e.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_default(),
+                    e.duration_ms
+                        .map(|d| format!("{:.1}s", d as f64 / 1000.0))
+                        .unwrap_or_default(),
                 ),
                 None => ("-".into(), "".into(), "".into()),
             };
             table_rows.push(vec![
                 r.task.name.clone(),
                 r.task.schedule.clone(),
-                if r.task.enabled { "yes".into() } else { status("disabled") },
+                if r.task.enabled {
+                    "yes".into()
+                } else {
+                    status("disabled")
+                },
                 ls,
                 lw,
                 ld,
@@ -75,7 +81,10 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         print!(
             "{}",
-            table(&["NAME", "SCHEDULE", "ENABLED", "LAST", "LAST RUN", "TOOK", "NEXT"], &table_rows)
+            table(
+                &["NAME", "SCHEDULE", "ENABLED", "LAST", "LAST RUN", "TOOK", "NEXT"],
+                &table_rows
+            )
         );
     }
     Ok(0)
@@ -108,7 +117,8 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
         .optional()?;
     if ctx.json {
         print_json(&serde_json::json!({
-            "task": row, "next": next_label(&row), "recent": recent, "recovery": recovery,
+            "task": row, "enabled": row.task.enabled, "next": next_label(&row),
+            "recent": recent, "recovery": recovery,
         }));
         return Ok(0);
     }
@@ -117,12 +127,31 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
     if let Some(d) = &t.description {
         println!("about:      {d}");
     }
-    println!("schedule:   {}{}", t.schedule, t.timezone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default());
+    println!(
+        "schedule:   {}{}",
+        t.schedule,
+        t.timezone
+            .as_ref()
+            .map(|z| format!(" ({z})"))
+            .unwrap_or_default()
+    );
     println!("command:    {}", t.command.display());
-    println!("enabled:    {}{}", t.enabled, row.disabled_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default());
+    println!(
+        "enabled:    {}{}",
+        t.enabled,
+        row.disabled_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
     println!("next:       {}", next_label(&row));
     if let Some(r) = &recovery {
-        println!("recovery:   {} (streak {}, rounds {})", r["state"].as_str().unwrap_or(""), r["streak"], r["rounds"]);
+        println!(
+            "recovery:   {} (streak {}, rounds {})",
+            r["state"].as_str().unwrap_or(""),
+            r["streak"],
+            r["rounds"]
+        );
     }
     println!("revision:   {} (updated {})", row.revision, row.updated_at);
     println!();
@@ -133,14 +162,25 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
                 e.id.to_string(),
                 e.trigger.clone(),
                 status(&e.status),
-                e.started_at.clone().or(e.scheduled_for.clone()).unwrap_or_default(),
+                e.started_at
+                    .clone()
+                    .or(e.scheduled_for.clone())
+                    .unwrap_or_default(),
                 e.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-                e.duration_ms.map(|d| format!("{}ms", d)).unwrap_or_default(),
+                e.duration_ms
+                    .map(|d| format!("{}ms", d))
+                    .unwrap_or_default(),
                 e.reason.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    print!("{}", table(&["ID", "TRIGGER", "STATUS", "AT", "EXIT", "TOOK", "REASON"], &rows));
+    print!(
+        "{}",
+        table(
+            &["ID", "TRIGGER", "STATUS", "AT", "EXIT", "TOOK", "REASON"],
+            &rows
+        )
+    );
     let _ = clock::fmt;
     Ok(0)
 }

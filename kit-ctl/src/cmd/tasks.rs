@@ -2,7 +2,7 @@
 //! through `kit_db::task` (one validator), each command in one transaction.
 
 use super::Ctx;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use kit_db::cli::print_json;
 use kit_db::settings::Settings;
@@ -64,7 +64,9 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
         })?
     };
     if ctx.json {
-        print_json(&serde_json::json!({ "file": a.file, "dry_run": a.dry_run, "changes": changes }));
+        print_json(
+            &serde_json::json!({ "file": a.file, "dry_run": a.dry_run, "changes": changes }),
+        );
     } else {
         let mut unchanged = 0;
         for c in &changes {
@@ -115,7 +117,10 @@ fn preview(store: &kit_db::Store, f: &TaskFile, prune: bool) -> anyhow::Result<V
 pub fn export(ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let settings = Settings::load(&store.conn)?;
-    let tasks: Vec<Task> = repo::list(&store.conn)?.into_iter().map(|r| r.task).collect();
+    let tasks: Vec<Task> = repo::list(&store.conn)?
+        .into_iter()
+        .map(|r| r.task)
+        .collect();
     let f = TaskFile {
         settings: (settings != Settings::default()).then_some(settings),
         tasks,
@@ -178,12 +183,14 @@ pub struct AddArgs {
 
 fn parse_enum<T: serde::de::DeserializeOwned>(field: &str, v: &str) -> anyhow::Result<T> {
     serde_json::from_value(serde_json::Value::String(v.to_string()))
-        .map_err(|_| anyhow::anyhow!("--{field}: invalid value {v:?}"))
+        .map_err(|_| kit_db::Error::invalid(format!("--{field}: invalid value {v:?}")).into())
 }
 
 fn dur(field: &str, v: &Option<String>) -> anyhow::Result<Option<Dur>> {
     v.as_deref()
-        .map(|s| Dur::parse(s).map_err(|e| anyhow::anyhow!("--{field}: {e}")))
+        .map(|s| {
+            Dur::parse(s).map_err(|e| kit_db::Error::invalid(format!("--{field}: {e}")).into())
+        })
         .transpose()
 }
 
@@ -207,7 +214,9 @@ pub fn task_from_args(a: &AddArgs) -> anyhow::Result<Task> {
     }
     for kv in &a.env {
         let Some((k, v)) = kv.split_once('=') else {
-            bail!("--env: expected KEY=VALUE, got {kv:?}");
+            return Err(
+                kit_db::Error::invalid(format!("--env: expected KEY=VALUE, got {kv:?}")).into(),
+            );
         };
         t.env.insert(k.to_string(), v.to_string());
     }
@@ -222,7 +231,8 @@ pub fn task_from_args(a: &AddArgs) -> anyhow::Result<Task> {
 
 pub fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<i32> {
     let t = task_from_args(&a)?;
-    kit_db::task::validate(&t).map_err(|e| kit_db::Error::invalid(format!("task {:?}: {e}", t.name)))?;
+    kit_db::task::validate(&t)
+        .map_err(|e| kit_db::Error::invalid(format!("task {:?}: {e}", t.name)))?;
     let store = ctx.open()?;
     let now = ctx.now()?;
     let change = store.write(|tx| {
@@ -237,7 +247,11 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<i32> {
     if ctx.json {
         print_json(&serde_json::json!({ "name": t.name, "change": change }));
     } else {
-        println!("{} {}", serde_json::to_value(change)?.as_str().unwrap_or(""), t.name);
+        println!(
+            "{} {}",
+            serde_json::to_value(change)?.as_str().unwrap_or(""),
+            t.name
+        );
     }
     Ok(0)
 }

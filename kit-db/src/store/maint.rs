@@ -4,6 +4,7 @@
 use super::{schema, Store};
 use crate::{clock, Error, Result};
 use serde::Serialize;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
@@ -34,12 +35,26 @@ pub struct BackupReport {
 }
 
 impl Store {
+    /// Never fails on a damaged DB: a corrupt page is what `check` exists to
+    /// report, so SQLite's errors become lines of `integrity` and `ok` false.
     pub fn check(&self) -> Result<CheckReport> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let integrity: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<_, _>>()?;
-        let count = |sql: &str| -> Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let mut integrity: Vec<String> = match self.integrity_check() {
+            Ok(lines) => lines,
+            Err(e) => vec![format!("integrity_check failed: {e}")],
+        };
+        let mut count = |sql: &str| -> i64 {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| {
+                    integrity.push(format!("{sql}: {e}"));
+                    -1
+                })
+        };
+        let tasks = count("SELECT count(*) FROM supervisor_tasks");
+        let executions = count("SELECT count(*) FROM supervisor_executions");
+        let open_executions = count(
+            "SELECT count(*) FROM supervisor_executions WHERE status IN ('queued','running')",
+        );
         let schema_version = self.schema_version()?;
         Ok(CheckReport {
             path: self.path().display().to_string(),
@@ -47,12 +62,18 @@ impl Store {
             integrity,
             schema_version,
             supported_version: schema::LATEST,
-            tasks: count("SELECT count(*) FROM supervisor_tasks")?,
-            executions: count("SELECT count(*) FROM supervisor_executions")?,
-            open_executions: count(
-                "SELECT count(*) FROM supervisor_executions WHERE status IN ('queued','running')",
-            )?,
+            tasks,
+            executions,
+            open_executions,
         })
+    }
+
+    fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(lines)
     }
 
     /// Checkpoints the WAL into the main file and truncates it.
@@ -123,6 +144,16 @@ impl Store {
         }
         let tmp = dest.with_extension("partial");
         let _ = std::fs::remove_file(&tmp);
+        // Created 0600 before a byte is copied: a backup is as private as the DB.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| Error::Path {
+                path: tmp.clone(),
+                reason: format!("cannot create backup: {e}"),
+            })?;
         {
             let mut out = rusqlite::Connection::open(&tmp)?;
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;

@@ -48,26 +48,67 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The line of `field` inside the table spanning `span`, else the table's line.
-fn field_line(text: &str, span: std::ops::Range<usize>, field: &str) -> usize {
-    let key = field.split('.').next().unwrap_or(field);
+/// Whether the trimmed line `t` assigns `key` (`key = ...` or `key.sub = ...`).
+fn assigns(t: &str, key: &str) -> bool {
+    t.strip_prefix(key)
+        .map(str::trim_start)
+        .is_some_and(|rest| rest.starts_with('=') || rest.starts_with('.'))
+}
+
+/// The line of `field` (e.g. `schedule`, `recovery.actions`) in the table
+/// `[table]` / `[[table]]` whose header `span` covers, else the header's line.
+/// toml's span of a table is only its header, so the table's extent is found
+/// here: up to the next header that is not one of its own sub-tables.
+fn field_line(text: &str, span: std::ops::Range<usize>, table: &str, field: &str) -> usize {
     let start = span.start.min(text.len());
-    let end = span.end.min(text.len());
+    let mut parts = field.split('.');
+    let key = parts.next().unwrap_or(field);
+    let sub = parts.next();
+    let header = |t: &str| t.starts_with('[');
+    let own_sub = |t: &str| {
+        let t = t.trim_start_matches('[').trim_start();
+        t.strip_prefix(table).is_some_and(|r| r.starts_with('.'))
+    };
+    let is_key_header = |t: &str| {
+        let t = t.trim_start_matches('[').trim_start();
+        t.strip_prefix(table)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_prefix(key))
+            .is_some_and(|r| r.trim_start().starts_with(']'))
+    };
+    let inline = !text[start..].trim_start().starts_with('[');
     let mut offset = start;
-    for l in text[start..end].split_inclusive('\n') {
+    let mut in_key_table = false;
+    let mut key_header = None;
+    for (i, l) in text[start..].split_inclusive('\n').enumerate() {
         let t = l.trim_start();
-        if let Some(rest) = t.strip_prefix(key) {
-            let rest = rest.trim_start();
-            if rest.starts_with('=') || rest.starts_with('.') || (rest.is_empty() && t.starts_with('[')) {
+        if inline && offset >= span.end {
+            break;
+        }
+        if i > 0 && header(t) {
+            if !own_sub(t) {
+                break;
+            }
+            if is_key_header(t) {
+                if sub.is_none() {
+                    return line_of(text, offset);
+                }
+                in_key_table = true;
+                key_header = Some(line_of(text, offset));
+            } else if in_key_table {
+                in_key_table = false;
+            }
+        } else if in_key_table {
+            if sub.is_some_and(|s| assigns(t, s)) {
                 return line_of(text, offset);
             }
-        }
-        if t.starts_with(&format!("[task.{key}")) {
+        } else if assigns(t, key) {
             return line_of(text, offset);
         }
         offset += l.len();
     }
-    line_of(text, start)
+    // The sub-table's header when the sub-key is not in it, else the table's.
+    key_header.unwrap_or_else(|| line_of(text, start))
 }
 
 /// Reads and checks a task file. Relative `cwd` values are resolved against
@@ -104,14 +145,14 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError
             if let Some(tz) = &s.timezone {
                 validate_timezone(tz).map_err(|m| {
                     fail(
-                        Some(field_line(text, span.clone(), "timezone")),
+                        Some(field_line(text, span.clone(), "settings", "timezone")),
                         format!("settings: timezone: {m}"),
                     )
                 })?;
             }
             if s.notify.as_deref().is_some_and(|n| n.trim().is_empty()) {
                 return Err(fail(
-                    Some(field_line(text, span, "notify")),
+                    Some(field_line(text, span, "settings", "notify")),
                     "settings: notify: empty command".into(),
                 ));
             }
@@ -130,10 +171,10 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError
             }
         }
         if let Err(e) = validate(&task) {
-            let line = field_line(text, span, &e.field);
+            let line = field_line(text, span.clone(), "task", &e.field);
             return Err(fail(Some(line), format!("task {:?}: {e}", task.name)));
         }
-        let line = field_line(text, span, "name");
+        let line = field_line(text, span, "task", "name");
         if let Some(first) = seen.insert(task.name.clone(), line) {
             return Err(fail(
                 Some(line),
@@ -191,6 +232,29 @@ mod tests {
         let dup = "[[task]]\nname = \"a\"\nschedule = \"@daily\"\ncommand = \"true\"\n";
         let e = p(&format!("{dup}{dup}")).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn errors_in_later_tables_and_sub_tables_name_their_own_line() {
+        let good = "[[task]]\nname = \"a\"\nschedule = \"@daily\"\ncommand = \"true\"\n\n";
+        let e = p(&format!(
+            "{good}[[task]]\nname = \"b\"\ncommand = \"x\"\nschedule = \"61 * * * *\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(9), "{e}");
+        let e = p(&format!(
+            "{good}[[task]]\nname = \"b\"\nschedule = \"@daily\"\ncommand = \"x\"\n\
+             [task.recovery]\nescalate = \"notify\"\nactions = [\"reboot:now\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        let e = p(&format!("[settings]\nnotify = \"n\"\ntimezone = \"Mars/X\"\n\n{good}")).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = p(&format!("{good}[settings]\n\ntimezone = \"Mars/X\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = p(&format!("{good}{good}")).unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("line 2"), "{e}");
     }
 
     #[test]
