@@ -44,7 +44,7 @@ impl Store {
         if let Ok(mut last) = LAST_OPENED.lock() {
             *last = Some(path.to_path_buf());
         }
-        let existed = preflight(path)?;
+        let pre = preflight(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
@@ -54,7 +54,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.configure(existed)?;
+        store.configure(pre)?;
         store.migrate()?;
         Ok(store)
     }
@@ -63,7 +63,7 @@ impl Store {
         &self.path
     }
 
-    fn configure(&self, existed: bool) -> Result<()> {
+    fn configure(&self, pre: Preflight) -> Result<()> {
         // Reading the schema version is the first real read: it is where a
         // corrupt or foreign file shows itself.
         let version: i64 = self
@@ -77,7 +77,7 @@ impl Store {
                 supported: schema::LATEST,
             });
         }
-        if existed && version == 0 && has_foreign_tables(&self.conn)? {
+        if pre.existed && version == 0 && has_foreign_tables(&self.conn)? {
             return Err(Error::NotADatabase {
                 path: self.path.clone(),
                 reason: "it is a SQLite database of some other program (it has tables but no kit schema version)".into(),
@@ -86,15 +86,17 @@ impl Store {
         // WAL lets readers (status, the dashboard) run beside writers;
         // synchronous=NORMAL is durable across process crashes in WAL mode,
         // which is the failure we design for (kill -9 at any moment).
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| classify(&self.path, e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Path {
-                path: self.path.clone(),
-                reason: format!("cannot switch to WAL journal mode (got {mode})"),
-            });
+        if !pre.wal {
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(|e| classify(&self.path, e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Path {
+                    path: self.path.clone(),
+                    reason: format!("cannot switch to WAL journal mode (got {mode})"),
+                });
+            }
         }
         self.conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
@@ -179,9 +181,17 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
+/// What the file looked like before SQLite opened it.
+#[derive(Clone, Copy)]
+struct Preflight {
+    existed: bool,
+    /// Header bytes 18/19 are 2 once a DB is in WAL mode (a persistent
+    /// setting), so most opens can skip the journal_mode pragma.
+    wal: bool,
+}
+
 /// Checks the path before SQLite touches it, and creates a new DB file 0600.
-/// Returns whether the file existed.
-fn preflight(path: &Path) -> Result<bool> {
+fn preflight(path: &Path) -> Result<Preflight> {
     let bad = |reason: String| Error::Path {
         path: path.to_path_buf(),
         reason,
@@ -191,29 +201,27 @@ fn preflight(path: &Path) -> Result<bool> {
             path: path.to_path_buf(),
             reason: "it is a directory".into(),
         }),
-        Ok(meta) if !meta.is_file() => Err(Error::NotADatabase {
-            path: path.to_path_buf(),
-            reason: "it is not a regular file (a device, FIFO or socket)".into(),
-        }),
         Ok(meta) => {
+            let mut wal = false;
             if meta.len() > 0 {
-                let mut header = [0u8; 16];
+                let mut header = [0u8; 20];
                 let mut f = std::fs::File::open(path)
                     .map_err(|e| bad(format!("cannot open database: {e}")))?;
                 let n = f.read(&mut header).unwrap_or(0);
-                if n < 16 || &header != b"SQLite format 3\0" {
+                if n < 20 || &header[..16] != b"SQLite format 3\0" {
                     return Err(Error::NotADatabase {
                         path: path.to_path_buf(),
                         reason: "the file is not a SQLite database (bad header)".into(),
                     });
                 }
+                wal = header[18] == 2 && header[19] == 2;
             }
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(path)
                 .map_err(|e| bad(format!("cannot open database for writing: {e}")))?;
-            Ok(true)
+            Ok(Preflight { existed: true, wal })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
@@ -226,7 +234,7 @@ fn preflight(path: &Path) -> Result<bool> {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| bad(format!("cannot create database: {e}")))?;
-            Ok(false)
+            Ok(Preflight { existed: false, wal: false })
         }
         Err(e) => Err(bad(format!("cannot access database: {e}"))),
     }
