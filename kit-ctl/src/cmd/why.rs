@@ -283,13 +283,16 @@ fn latest_other(
 }
 
 /// The last attempt of a slot's run (itself when it was not retried).
+/// Retries are recorded after the first attempt, so the search is a range
+/// of the (task, id) index, not a scan for `retry_of`.
 fn final_attempt(conn: &Connection, first: &Execution) -> anyhow::Result<Execution> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {} FROM supervisor_executions WHERE retry_of = ?1 ORDER BY id DESC LIMIT 1",
+        "SELECT {} FROM supervisor_executions WHERE task = ?1 AND id > ?2 AND retry_of = ?2
+         ORDER BY id DESC LIMIT 1",
         exec::COLUMNS
     ))?;
     Ok(stmt
-        .query_row([first.id], exec::from_row)
+        .query_row(rusqlite::params![first.task, first.id], exec::from_row)
         .optional()?
         .unwrap_or_else(|| first.clone()))
 }
