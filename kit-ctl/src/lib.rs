@@ -1,6 +1,7 @@
 //! kit-ctl: how a person or an agent sees and controls kit. Each subcommand
 //! lives in its own module under `cmd/`; this file only routes.
 
+pub mod api;
 pub mod cmd;
 pub mod output;
 
@@ -82,6 +83,8 @@ pub enum Cmd {
     Completions(cmd::generate::CompletionsArgs),
     /// Print (or write) man pages for the kit tools
     Man(cmd::generate::ManArgs),
+    /// Serve the REST API and the web dashboard (loopback or a Unix socket; token required)
+    Serve(api::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -119,5 +122,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Metrics => cmd::metrics::metrics(&ctx),
         Cmd::Completions(a) => cmd::generate::completions(&ctx, a),
         Cmd::Man(a) => cmd::generate::man(&ctx, a),
+        Cmd::Serve(a) => api::serve(&ctx, a),
     }
 }

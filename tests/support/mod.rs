@@ -42,25 +42,49 @@ pub struct Out {
 
 impl Out {
     pub fn ok(self) -> Out {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn code(self, code: i32) -> Out {
-        assert_eq!(self.code, code, "unexpected exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn fails(self) -> Out {
-        assert_ne!(self.code, 0, "expected failure\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_ne!(
+            self.code, 0,
+            "expected failure\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
-        assert!(!self.stderr.contains("RUST_BACKTRACE"), "backtrace hint: {}", self.stderr);
+        assert!(
+            !self.stderr.contains("RUST_BACKTRACE"),
+            "backtrace hint: {}",
+            self.stderr
+        );
         self
     }
     pub fn stderr_has(self, needle: &str) -> Out {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
         self
     }
     pub fn stdout_has(self, needle: &str) -> Out {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
         self
     }
     pub fn lines(&self) -> Vec<String> {
@@ -109,7 +133,11 @@ impl Cmd {
     pub fn run(mut self) -> Out {
         use std::io::Write;
         self.inner
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.inner.spawn().expect("spawn tool");
@@ -138,10 +166,18 @@ impl Cmd {
 
 impl Kit {
     pub fn new() -> Kit {
-        let dir = tempfile::Builder::new().prefix("kit-test").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("kit-test")
+            .tempdir()
+            .expect("tempdir");
         let home = dir.path().join("home");
         let db = home.join("kit.db");
-        Kit { dir, home, db, now: None }
+        Kit {
+            dir,
+            home,
+            db,
+            now: None,
+        }
     }
 
     /// Sets the injected clock for every later command.
@@ -178,7 +214,10 @@ impl Kit {
         if let Some(n) = &self.now {
             c.env("KIT_NOW", n);
         }
-        Cmd { inner: c, stdin: None }
+        Cmd {
+            inner: c,
+            stdin: None,
+        }
     }
     pub fn ctl(&self) -> Cmd {
         self.tool("kit-ctl")
@@ -221,7 +260,9 @@ impl Kit {
     }
 
     pub fn scalar<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
-        self.conn().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.conn()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Status column of every execution of `task`, oldest first.
@@ -230,7 +271,10 @@ impl Kit {
         let mut s = c
             .prepare("SELECT status FROM supervisor_executions WHERE task = ?1 ORDER BY id")
             .unwrap();
-        s.query_map([task], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        s.query_map([task], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
     }
 }
 
@@ -239,7 +283,10 @@ pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     while !cond() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
     }
@@ -252,7 +299,12 @@ pub fn pid_alive(pid: i32) -> bool {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -260,3 +312,6 @@ pub fn pid_alive(pid: i32) -> bool {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// `kit-ctl serve` and a plain HTTP client for the API tests.
+pub mod http;
