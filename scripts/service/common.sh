@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# The variables are set and read by the sourcing script (SC2154, SC2034).
+# shellcheck disable=SC2154,SC2034
 # Shared by scripts/install.sh and scripts/uninstall.sh (sourced, not run):
 # where things go for each platform and mode, and how the service
 # definitions are rendered from the templates in this directory.
