@@ -1,0 +1,294 @@
+//! `status`: the one-screen answer to "is kit all right?". `gather` reads
+//! everything into a `Status` (the REST API serves the same struct); the
+//! exit code is 0 when healthy and 1 when something needs attention, so
+//! `kit-ctl status || alert` works in scripts.
+//!
+//! Every query here is an index lookup or a range over today's rows, so the
+//! answer stays fast on a DB holding years of history (scripts/bench-ctl).
+
+mod parts;
+mod print;
+
+pub use parts::{day_bounds, streak};
+pub use print::print;
+
+use super::Ctx;
+use crate::output::{local_time, thousands};
+use chrono::Duration;
+use kit_db::clock::{self, Instant};
+use kit_db::settings::Settings;
+use kit_db::Store;
+use parts::{beat, daemons, failing, notifications, today};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// kit-tick is run every minute; a heartbeat older than this means the
+/// timer (launchd, systemd, cron) is not running it. Same threshold as
+/// kit-heal's `stalled` check.
+pub const TICK_STALE: Duration = Duration::minutes(3);
+/// kit-keep beats at least every 10 s.
+pub const KEEP_STALE: Duration = Duration::minutes(1);
+/// A notification still undelivered this long after it was recorded is a
+/// problem (kit-heal delivers within a minute when the notifier works).
+pub const NOTIFY_LATE: Duration = Duration::minutes(5);
+
+/// Terminal statuses that count as a failure of the task.
+pub const FAILURES: &[&str] = &["failed", "timeout", "lost", "error"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub now: String,
+    pub timezone: String,
+    pub healthy: bool,
+    pub tasks: TaskCounts,
+    pub running: i64,
+    pub queued: i64,
+    pub today: Today,
+    pub daemons: Daemons,
+    pub failing: Vec<Failing>,
+    pub heartbeats: Vec<Beat>,
+    pub notifications: Notifications,
+    /// Everything worth a look, most serious first.
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskCounts {
+    pub total: i64,
+    pub enabled: i64,
+    pub daemons: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Today {
+    /// The local day of `[settings] timezone`, as UTC bounds [from, until).
+    pub from: String,
+    pub until: String,
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub missed: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Daemons {
+    pub up: i64,
+    pub total: i64,
+    pub down: Vec<DaemonState>,
+    pub quarantined: Vec<DaemonState>,
+    /// Stopped on request (`kit-ctl stop`): down on purpose.
+    pub stopped: Vec<DaemonState>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonState {
+    pub name: String,
+    pub state: String,
+    pub until: Option<String>,
+    pub last_exit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failing {
+    pub task: String,
+    /// kit-heal's view (ok, failing, recovering, escalated), if it has one.
+    pub state: Option<String>,
+    pub streak: i64,
+    pub enabled: bool,
+    pub last_status: Option<String>,
+    pub last_exit_code: Option<i64>,
+    pub last_at: Option<String>,
+    pub execution_id: Option<i64>,
+    pub escalated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Beat {
+    pub tool: String,
+    pub beat_at: Option<String>,
+    pub age_seconds: Option<i64>,
+    pub stale_after_seconds: Option<i64>,
+    pub stale: bool,
+    /// Whether kit needs this tool now (kit-tick when timed tasks exist,
+    /// kit-keep when daemons are declared).
+    pub needed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notifications {
+    pub pending: i64,
+    pub oldest_pending_at: Option<String>,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// "attention" (makes status exit 1) or "notice".
+    pub severity: &'static str,
+    pub message: String,
+}
+
+pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
+    let conn = &store.conn;
+    let settings = Settings::load(conn)?;
+    let zone = settings.zone();
+    let mut problems = Vec::new();
+
+    let (total, enabled, daemons_declared, timed_enabled): (i64, i64, i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(enabled), 0),
+                coalesce(sum(enabled AND schedule = '@daemon'), 0),
+                coalesce(sum(enabled AND schedule <> '@daemon'), 0)
+         FROM supervisor_tasks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let (running, queued): (i64, i64) = conn.query_row(
+        "SELECT coalesce(sum(status = 'running'), 0), coalesce(sum(status = 'queued'), 0)
+         FROM supervisor_executions WHERE status IN ('queued','running')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+
+    let today = today(conn, now, zone)?;
+    if today.missed > 0 {
+        problems.push(notice(format!(
+            "{} slot{} missed today (see `kit-ctl history --status missed`)",
+            thousands(today.missed),
+            plural(today.missed)
+        )));
+    }
+
+    let daemons = daemons(conn)?;
+    for d in &daemons.quarantined {
+        problems.push(attention(format!(
+            "daemon {} is quarantined after a crash loop{}",
+            d.name,
+            d.until
+                .as_deref()
+                .map(|u| format!(" until {}", local_time(u, zone)))
+                .unwrap_or_default()
+        )));
+    }
+    for d in &daemons.down {
+        problems.push(attention(format!(
+            "daemon {} is down ({})",
+            d.name, d.state
+        )));
+    }
+    for d in &daemons.stopped {
+        problems.push(notice(format!(
+            "daemon {} is stopped on request (`kit-ctl start {}`)",
+            d.name, d.name
+        )));
+    }
+
+    let failing = failing(conn)?;
+    for f in &failing {
+        let what = match (f.state.as_deref(), f.enabled) {
+            (Some("escalated"), false) => "escalated and disabled".to_string(),
+            (Some("escalated"), true) => "escalated".to_string(),
+            _ => format!("failing ({} in a row)", f.streak),
+        };
+        problems.push(attention(format!("task {} is {what}", f.task)));
+    }
+
+    let heartbeats = vec![
+        beat(conn, "kit-tick", now, Some(TICK_STALE), timed_enabled > 0)?,
+        beat(
+            conn,
+            "kit-keep",
+            now,
+            Some(KEEP_STALE),
+            daemons_declared > 0,
+        )?,
+        beat(conn, "kit-heal", now, None, false)?,
+    ];
+    for b in heartbeats.iter().filter(|b| b.needed && b.stale) {
+        let why = match (&b.beat_at, b.age_seconds) {
+            (Some(at), Some(age)) => format!(
+                "its last heartbeat is {} old ({})",
+                clock::human_age(Duration::seconds(age)),
+                local_time(at, zone)
+            ),
+            _ => "it has never run on this database".to_string(),
+        };
+        problems.push(attention(format!("{} is not running: {why}", b.tool)));
+    }
+    let heartbeats: Vec<Beat> = heartbeats
+        .into_iter()
+        .filter(|b| b.needed || b.beat_at.is_some())
+        .collect();
+
+    let notifications = notifications(conn)?;
+    if let Some(oldest) = notifications
+        .oldest_pending_at
+        .as_deref()
+        .and_then(clock::parse_stored)
+    {
+        if now - oldest >= NOTIFY_LATE || notifications.max_attempts > 0 {
+            problems.push(attention(format!(
+                "{} notification{} undelivered since {}{}",
+                notifications.pending,
+                plural(notifications.pending),
+                local_time(&clock::fmt(oldest), zone),
+                notifications
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+
+    problems.sort_by_key(|p| p.severity != "attention");
+    Ok(Status {
+        now: clock::fmt(now),
+        timezone: zone.name().to_string(),
+        healthy: !problems.iter().any(|p| p.severity == "attention"),
+        tasks: TaskCounts {
+            total,
+            enabled,
+            daemons: daemons_declared,
+        },
+        running,
+        queued,
+        today,
+        daemons,
+        failing,
+        heartbeats,
+        notifications,
+        problems,
+    })
+}
+
+fn attention(message: String) -> Problem {
+    Problem {
+        severity: "attention",
+        message,
+    }
+}
+fn notice(message: String) -> Problem {
+    Problem {
+        severity: "notice",
+        message,
+    }
+}
+fn plural(n: i64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+pub fn status(ctx: &Ctx) -> anyhow::Result<i32> {
+    let now = ctx.now()?;
+    let store = ctx.open_existing()?;
+    let s = gather(&store, now)?;
+    if ctx.json {
+        kit_db::cli::print_json(&s);
+    } else {
+        print!("{}", print(&s));
+    }
+    Ok(if s.healthy { 0 } else { 1 })
+}

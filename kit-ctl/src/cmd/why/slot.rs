@@ -1,0 +1,224 @@
+//! `why`: what happened at one slot, from its execution rows and reasons.
+
+use super::Out;
+use crate::output::{duration_ms, local};
+use kit_db::clock;
+use kit_db::exec::{self, Execution};
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+pub(super) fn final_attempt(conn: &Connection, first: &Execution) -> anyhow::Result<Execution> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM supervisor_executions WHERE task = ?1 AND id > ?2 AND retry_of = ?2
+         ORDER BY id DESC LIMIT 1",
+        exec::COLUMNS
+    ))?;
+    Ok(stmt
+        .query_row(rusqlite::params![first.task, first.id], exec::from_row)
+        .optional()?
+        .unwrap_or_else(|| first.clone()))
+}
+
+pub(super) fn describe_slot(
+    o: &mut Out,
+    conn: &Connection,
+    s: &Execution,
+) -> anyhow::Result<String> {
+    let slot = o.at(s.scheduled_for.as_deref().unwrap_or(&s.created_at));
+    match s.status.as_str() {
+        "missed" => {
+            let gap = Gap::from_reason(s.reason.as_deref().unwrap_or(""), &s.created_at);
+            o.fact("gap", &gap);
+            let n = missed_in_tick(conn, &s.task, &s.created_at)?;
+            let rest = gap
+                .rest
+                .clone()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            if gap.from.is_some() {
+                o.say(format!(
+                    "Its last slot, {slot}, was missed while kit-tick was not running ({}){}{rest}.",
+                    gap.words(o),
+                    if n > 1 { format!("; {n} slots were missed in that gap") } else { String::new() },
+                ));
+            } else {
+                o.say(format!(
+                    "Its last slot, {slot}, was missed: {}.",
+                    s.reason.as_deref().unwrap_or("no reason was recorded")
+                ));
+            }
+            Ok("missed".into())
+        }
+        "skipped" => {
+            o.say(format!(
+                "Its last slot, {slot}, was skipped: {}.",
+                s.reason
+                    .as_deref()
+                    .unwrap_or("no reason was recorded")
+                    .trim_end_matches('.')
+            ));
+            Ok("skipped".into())
+        }
+        "queued" => {
+            o.say(format!(
+                "Its last slot, {slot}, was claimed by kit-tick at {} and is waiting for kit-run to start it \
+                 (execution #{}); a slot not started within 2 minutes is recorded missed by kit-heal.",
+                o.when(&s.created_at),
+                s.id
+            ));
+            Ok("queued".into())
+        }
+        _ => {
+            let last = final_attempt(conn, s)?;
+            o.fact("last_execution", &last);
+            let mut text = if s.trigger == "catch_up" {
+                let gap = Gap::from_reason(
+                    &missed_reason_in_tick(conn, &s.task, &s.created_at)?,
+                    &s.created_at,
+                );
+                o.fact("gap", &gap);
+                format!(
+                    "Its last slot, {slot}, was due while kit-tick was not running ({}) and was caught up at {} \
+                     (catch_up = once runs the latest missed slot): it ",
+                    gap.words(o),
+                    o.when(s.started_at.as_deref().unwrap_or(&s.created_at))
+                )
+            } else {
+                format!("Its last slot, {slot}, ")
+            };
+            if last.id != s.id {
+                text.push_str(&format!(
+                    "ran {} times (retries); the last attempt (execution #{}) {}.",
+                    last.attempt,
+                    last.id,
+                    result_phrase(o, &last)
+                ));
+            } else {
+                text.push_str(&format!(
+                    "{} (execution #{}).",
+                    result_phrase(o, &last),
+                    last.id
+                ));
+            }
+            o.say(text);
+            Ok(match (s.trigger.as_str(), last.status.as_str()) {
+                ("catch_up", _) => "caught_up".into(),
+                (_, "running") => "running".into(),
+                (_, "success") => "ran".into(),
+                _ => "failed".into(),
+            })
+        }
+    }
+}
+
+/// How an execution ended, as a phrase: "failed with exit code 3 after 0.4s".
+pub(super) fn result_phrase(o: &Out, e: &Execution) -> String {
+    let took = e
+        .duration_ms
+        .map(|d| format!(" after {}", duration_ms(d)))
+        .unwrap_or_default();
+    let reason = e
+        .reason
+        .as_deref()
+        .map(|r| format!(": {}", r.trim_end_matches('.')))
+        .unwrap_or_default();
+    match e.status.as_str() {
+        "success" => format!(
+            "succeeded in {}",
+            e.duration_ms.map(duration_ms).unwrap_or_else(|| "?".into())
+        ),
+        "failed" => format!("failed with exit code {}{took}", e.exit_code.unwrap_or(1)),
+        "timeout" => format!(
+            "timed out{took} and was stopped (exit code {})",
+            e.exit_code.unwrap_or(124)
+        ),
+        "killed" => format!(
+            "was killed by signal {}{took}{reason}",
+            e.signal
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into())
+        ),
+        "error" => format!("could not start{reason}"),
+        "lost" => format!("was lost{reason}"),
+        "running" => format!(
+            "is still running (since {}{})",
+            o.at(e.started_at.as_deref().unwrap_or(&e.created_at)),
+            e.child_pid
+                .map(|p| format!(", pid {p}"))
+                .unwrap_or_default()
+        ),
+        "queued" => "is queued".into(),
+        other => format!("ended {other}{reason}"),
+    }
+}
+
+/// kit-tick's explanation of a gap: "kit-tick did not run from A to B; ...".
+#[derive(Debug, Clone, Serialize)]
+pub struct Gap {
+    pub from: Option<String>,
+    pub to: String,
+    /// What the reason says beyond the gap (the catch-up policy).
+    pub rest: Option<String>,
+}
+
+impl Gap {
+    pub fn from_reason(reason: &str, recorded_at: &str) -> Gap {
+        let body = reason.strip_prefix("missed: ").unwrap_or(reason);
+        let (head, rest) = match body.split_once("; ") {
+            Some((h, r)) => (h, Some(r.to_string())),
+            None => (body, None),
+        };
+        if let Some(span) = head.strip_prefix("kit-tick did not run from ") {
+            if let Some((a, b)) = span.split_once(" to ") {
+                return Gap {
+                    from: Some(a.trim().to_string()),
+                    to: b.trim().to_string(),
+                    rest,
+                };
+            }
+        }
+        Gap {
+            from: None,
+            to: recorded_at.to_string(),
+            rest,
+        }
+    }
+
+    fn words(&self, o: &Out) -> String {
+        let to = clock::parse_stored(&self.to);
+        match (self.from.as_deref().and_then(clock::parse_stored), to) {
+            (Some(a), Some(b)) => format!(
+                "from {} to {}, {}",
+                local(a, o.zone),
+                local(b, o.zone),
+                clock::human_age(b - a)
+            ),
+            _ => format!("until {}", o.when(&self.to)),
+        }
+    }
+}
+
+pub(super) fn missed_in_tick(conn: &Connection, task: &str, tick_at: &str) -> anyhow::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM supervisor_executions WHERE task = ?1 AND status = 'missed' AND created_at = ?2",
+        [task, tick_at],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn missed_reason_in_tick(
+    conn: &Connection,
+    task: &str,
+    tick_at: &str,
+) -> anyhow::Result<String> {
+    Ok(conn
+        .query_row(
+            "SELECT reason FROM supervisor_executions
+             WHERE task = ?1 AND status = 'missed' AND created_at = ?2 ORDER BY id LIMIT 1",
+            [task, tick_at],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten()
+        .unwrap_or_default())
+}

@@ -1,0 +1,176 @@
+//! `why` for timed tasks: the last slot, a slot nobody claimed, the next one.
+
+use super::slot::{describe_slot, result_phrase};
+use super::Out;
+use crate::cmd::status::TICK_STALE;
+use kit_db::clock::{self, Instant};
+use kit_db::exec::{self, Execution};
+use kit_db::settings::Settings;
+use kit_db::state::{self, Heartbeat};
+use kit_db::task::{CatchUp, TaskRow};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::CLAIM_GRACE;
+
+pub(super) fn timed(
+    o: &mut Out,
+    conn: &Connection,
+    row: &TaskRow,
+    settings: &Settings,
+    now: Instant,
+) -> anyhow::Result<String> {
+    let name = &row.task.name;
+    let tick = state::heartbeat(conn, "kit-tick")?;
+    o.fact("kit_tick", tick_fact(tick.as_ref(), now));
+    let slot = last_slot(conn, name)?;
+    o.fact("last_slot", &slot);
+    let mut case: Option<String> = None;
+
+    // A due slot nobody claimed: kit-tick itself is not being run.
+    if row.task.enabled {
+        let due = row.next_due.as_deref().and_then(clock::parse_stored);
+        let unclaimed = match due {
+            Some(d) => now - d > CLAIM_GRACE,
+            // Never evaluated: only a problem if kit-tick is not ticking.
+            None => tick_stale(tick.as_ref(), now),
+        };
+        if unclaimed && row.task.schedule.trim() != "@reboot" {
+            let since = match &tick {
+                Some(h) => format!("kit-tick has not run since {}", o.at(&h.beat_at)),
+                None => "kit-tick has never run on this database".to_string(),
+            };
+            match due {
+                Some(d) => o.say(format!(
+                    "Its slot at {} has not run and was not even claimed: {since}, so nothing is scheduling tasks \
+                     (check the launchd/systemd timer or crontab that runs `kit-tick --exec` every minute).",
+                    o.at(&clock::fmt(d))
+                )),
+                None => o.say(format!(
+                    "{name} has not been scheduled yet: {since} (check the timer or crontab that runs \
+                     `kit-tick --exec` every minute)."
+                )),
+            }
+            o.say(match row.task.catch_up() {
+                CatchUp::Once => "When kit-tick runs again, it runs the latest missed slot once (catch_up = once) \
+                                  and records the others as missed."
+                    .to_string(),
+                CatchUp::None => "When kit-tick runs again, it records the missed slots as missed and does not \
+                                  run them (catch_up = none)."
+                    .to_string(),
+            });
+            case = Some("tick_not_running".into());
+        }
+    }
+
+    match &slot {
+        None => {
+            if case.is_none() {
+                o.say(format!(
+                    "{name} has not been due since it was declared ({}).",
+                    o.when(&row.created_at)
+                ));
+            }
+        }
+        Some(s) => {
+            let c = describe_slot(o, conn, s)?;
+            case.get_or_insert(c);
+        }
+    }
+    // A run by hand (or by recovery, or the API) after the last slot.
+    let later = latest_other(conn, name, slot.as_ref().map(|s| s.id))?;
+    if let Some(e) = &later {
+        o.fact("latest_other_run", e);
+        o.say(format!(
+            "It was also run {} ({}) at {}: {} (execution #{}).",
+            trigger_words(&e.trigger),
+            e.trigger,
+            o.when(e.started_at.as_deref().unwrap_or(&e.created_at)),
+            result_phrase(o, e),
+            e.id
+        ));
+    }
+    let _ = settings;
+    Ok(case.unwrap_or_else(|| "not_due".into()))
+}
+
+pub(super) fn trigger_words(t: &str) -> &'static str {
+    match t {
+        "manual" => "by hand",
+        "api" => "through the API",
+        "recovery" => "by kit-heal's recovery",
+        "adhoc" => "ad hoc",
+        _ => "outside its schedule",
+    }
+}
+
+/// The latest row for a scheduled slot (claimed, caught up, missed or
+/// skipped); retries of it are found from it.
+pub(super) fn last_slot(conn: &Connection, task: &str) -> anyhow::Result<Option<Execution>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM supervisor_executions
+         WHERE task = ?1 AND scheduled_for IS NOT NULL AND attempt = 1
+         ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+        exec::COLUMNS
+    ))?;
+    Ok(stmt.query_row([task], exec::from_row).optional()?)
+}
+
+/// The latest execution that is not for a slot and is newer than it.
+pub(super) fn latest_other(
+    conn: &Connection,
+    task: &str,
+    after: Option<i64>,
+) -> anyhow::Result<Option<Execution>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM supervisor_executions
+         WHERE task = ?1 AND id > ?2 AND scheduled_for IS NULL AND trigger IN ('manual','api','recovery','adhoc')
+         ORDER BY id DESC LIMIT 1",
+        exec::COLUMNS
+    ))?;
+    Ok(stmt
+        .query_row(rusqlite::params![task, after.unwrap_or(0)], exec::from_row)
+        .optional()?)
+}
+
+/// The last attempt of a slot's run (itself when it was not retried).
+/// Retries are recorded after the first attempt, so the search is a range
+/// of the (task, id) index, not a scan for `retry_of`.
+pub(super) fn tick_stale(h: Option<&Heartbeat>, now: Instant) -> bool {
+    h.and_then(|h| h.age(now)).is_none_or(|a| a >= TICK_STALE)
+}
+
+pub(super) fn tick_fact(h: Option<&Heartbeat>, now: Instant) -> Value {
+    match h {
+        Some(h) => {
+            json!({ "beat_at": h.beat_at, "age_seconds": h.age(now).map(|a| a.num_seconds()),
+                           "stale": tick_stale(Some(h), now) })
+        }
+        None => Value::Null,
+    }
+}
+
+pub(super) fn next_part(o: &mut Out, row: &TaskRow) {
+    let sched = row.task.schedule.trim();
+    if sched == "@reboot" {
+        o.say("It runs at the first tick after each boot.");
+        return;
+    }
+    match row.next_due.as_deref().and_then(clock::parse_stored) {
+        Some(d) if d.timestamp() > 253_402_300_799 - 86_400 * 366 => {
+            o.say("Its schedule has no future instant, so it will not run again.")
+        }
+        Some(d) if d > o.now => o.say(format!("Next slot: {}.", o.at(&clock::fmt(d)))),
+        Some(_) => {}
+        None => {
+            if let Ok(s) = kit_db::schedule::Schedule::parse(sched) {
+                if let Some(n) = s.next_after(o.now, o.zone) {
+                    o.say(format!(
+                        "By its schedule the next slot is {}.",
+                        o.at(&clock::fmt(n))
+                    ));
+                }
+            }
+        }
+    }
+}
