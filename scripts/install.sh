@@ -75,7 +75,7 @@ if [ -z "${KIT_BIN_DIR:-}" ] && [ "$build" = 1 ] && [ "$bin" = "${CARGO_TARGET_D
         say "would run: cargo build --release (in $root)"
     else
         echo "install.sh: building kit (cargo build --release)..."
-        (cd "$root" && cargo build --release --quiet) || die "the build failed"
+        (cd "$root" && cargo build --release) || die "the build failed"
     fi
 fi
 if [ "$print" = 0 ] || [ -d "$bin" ]; then

@@ -80,9 +80,10 @@ systemd_running() {
 }
 
 cron_hint() {
-    say "Without a service manager, run kit-tick from cron and kit-keep under any supervisor:"
+    say "Without a service manager, run kit-tick from cron (crontab -e), and kit-keep"
+    say "from cron at boot or, better, under a supervisor that restarts it (runit, s6):"
     say "    * * * * * KIT_HOME=$home $prefix/bin/kit-tick --exec"
-    say "    KIT_HOME=$home $prefix/bin/kit-keep    # e.g. from an @reboot cron line or runit/s6"
+    say "    @reboot   KIT_HOME=$home $prefix/bin/kit-keep >>$home/logs/kit-keep.err.log 2>&1"
 }
 
 # Values as each format needs them: XML escapes for plists; for systemd,
