@@ -77,12 +77,21 @@ impl Store {
     }
 
     /// Checkpoints the WAL into the main file and truncates it.
+    /// Returns (busy, frames in the WAL, frames checkpointed). A successful
+    /// TRUNCATE reports 0 and 0 (the WAL is empty afterwards), so the counts
+    /// come from a PASSIVE pass first and TRUNCATE only says whether it was
+    /// blocked by a reader or writer.
     pub fn checkpoint(&self) -> Result<(i64, i64, i64)> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?)
+        let pass = |mode: &str| -> Result<(i64, i64, i64)> {
+            Ok(self
+                .conn
+                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?)
+        };
+        let (_, log, done) = pass("PASSIVE")?;
+        let (busy, _, _) = pass("TRUNCATE")?;
+        Ok((busy, log, done))
     }
 
     /// Deletes finished history older than `cutoff`. Open rows (`queued`,
