@@ -263,3 +263,44 @@ fn status_rejects_a_malformed_now_naming_accepted_forms() {
         .stderr_has("--now")
         .stderr_has("accepted forms");
 }
+
+/// Runs `kit-ctl ARGS` on a pseudo-terminal (util-linux `script`), with this
+/// kit's environment plus `extra`; None when `script` is not installed.
+fn on_terminal(kit: &Kit, args: &str, extra: &[(&str, &str)]) -> Option<String> {
+    let script = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let mut c = std::process::Command::new(script);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KIT_HOME", &kit.home)
+        .env("KIT_DB", &kit.db)
+        .env("KIT_NOW", "2025-06-01T10:00:30Z")
+        .env("TZ", "UTC")
+        .env("TERM", "xterm");
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let cmd = format!("{} {args}", bin("kit-ctl").display());
+    let out = c.args(["-qec", &cmd, "/dev/null"]).output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn status_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"bad\"\nschedule = \"*/5 * * * *\"\ncommand = \"exit 4\"\n");
+    kit.tick().ok();
+    kit.run().arg("bad").run().code(4);
+    let Some(coloured) = on_terminal(&kit, "status", &[]) else {
+        eprintln!(
+            "SKIPPED: util-linux `script` is not installed; colour on a terminal not checked"
+        );
+        return;
+    };
+    assert!(coloured.contains("\x1b[31mfailed\x1b[0m"), "{coloured:?}");
+    let plain = on_terminal(&kit, "status", &[("NO_COLOR", "1")]).unwrap();
+    assert!(plain.contains("Failing:    bad (failed 4"), "{plain:?}");
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+}

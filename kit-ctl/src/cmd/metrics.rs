@@ -283,7 +283,7 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
     }
 
     let (queued, running): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'running'), 0)
+        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'running' AND trigger <> 'daemon'), 0)
          FROM supervisor_executions WHERE status IN ('queued','running')",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -299,7 +299,7 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         &mut out,
         "kit_running_executions",
         "gauge",
-        "Executions running now (daemons included).",
+        "Task executions running now (daemons are counted by kit_daemons_up).",
     )
     .sample(&[], running as f64);
     let pending: i64 = conn.query_row(

@@ -41,6 +41,7 @@ pub struct Status {
     pub timezone: String,
     pub healthy: bool,
     pub tasks: TaskCounts,
+    /// Task executions running now (daemons are under `daemons`).
     pub running: i64,
     pub queued: i64,
     pub today: Today,
@@ -143,7 +144,8 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let (running, queued): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(status = 'running'), 0), coalesce(sum(status = 'queued'), 0)
+        // Daemon runs are shown under Daemons, not as running tasks.
+        "SELECT coalesce(sum(status = 'running' AND trigger <> 'daemon'), 0), coalesce(sum(status = 'queued'), 0)
          FROM supervisor_executions WHERE status IN ('queued','running')",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
