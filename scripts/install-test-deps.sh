@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs what the optional end-to-end checks need, when it is missing:
-#   - chromium (Debian's package) for tests/dashboard.rs (headless page checks)
+#   - chromium (Debian's package): tests/dashboard.rs loads the page headless
+#   - python3 with venv: scripts/check-openapi.sh and scripts/schemathesis.sh
+#     pip-install their tools into a venv under target/ (tests/api.rs)
 # Safe to run again: it installs only what is absent. Exits 0 when everything
 # is present afterwards, 1 when something could not be installed (the tests
-# that need it then skip with a message naming this script).
+# that need it then skip with a message saying what is missing).
 set -u
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -15,31 +17,43 @@ chromium_bin() {
     return 1
 }
 
-if chromium_bin >/dev/null; then
-    echo "install-test-deps: chromium present ($(chromium_bin))"
-    exit 0
-fi
+python_ok() { have python3 && python3 -m venv --help >/dev/null 2>&1; }
 
-if ! have apt-get; then
-    echo "install-test-deps: chromium is missing and there is no apt-get here; install Chromium by hand" >&2
-    exit 1
+missing=""
+chromium_bin >/dev/null || missing="$missing chromium fonts-dejavu-core"
+python_ok || missing="$missing python3 python3-venv"
+
+if [ -z "$missing" ]; then
+    echo "install-test-deps: all present (chromium: $(chromium_bin), $(python3 --version 2>&1))"
+    exit 0
 fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
-    if have sudo && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-        echo "install-test-deps: chromium is missing and installing it needs root (apt-get install chromium)" >&2
-        exit 1
-    fi
+    if have sudo && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+fi
+if ! have apt-get || [ "$SUDO" = none ]; then
+    echo "install-test-deps: missing:$missing; installing needs apt-get as root (apt-get install$missing)" >&2
+    exit 1
 fi
 
-echo "install-test-deps: installing chromium with apt-get"
+echo "install-test-deps: installing$missing with apt-get"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null 2>&1 || true
-if $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 \
-    && chromium_bin >/dev/null; then
-    echo "install-test-deps: chromium installed ($(chromium_bin))"
-    exit 0
+# shellcheck disable=SC2086 # word splitting of the package list is wanted
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1
+
+status=0
+if chromium_bin >/dev/null; then
+    echo "install-test-deps: chromium present ($(chromium_bin))"
+else
+    echo "install-test-deps: could not install chromium" >&2
+    status=1
 fi
-echo "install-test-deps: could not install chromium (apt-get install chromium failed)" >&2
-exit 1
+if python_ok; then
+    echo "install-test-deps: $(python3 --version 2>&1) with venv present"
+else
+    echo "install-test-deps: could not install python3 with venv" >&2
+    status=1
+fi
+exit $status
