@@ -48,6 +48,30 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The key whose value is at `offset`: the last key before an `=` on the
+/// same line (`timeout = "x"`, or `within` in `c = { f = 1, within = "x" }`),
+/// else, for an error further into a value, the key the line starts with.
+fn key_before(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..offset];
+    let (lhs, rest) = before.rsplit_once('=')?;
+    let lhs = if rest.trim().is_empty() {
+        lhs
+    } else {
+        before.split_once('=')?.0
+    };
+    if lhs.trim_start().starts_with('[') {
+        return None;
+    }
+    let key = lhs
+        .trim_end()
+        .rsplit(|c: char| c == '{' || c == ',' || c.is_whitespace())
+        .next()?
+        .trim_matches('"');
+    (!key.is_empty()).then(|| key.to_string())
+}
+
 /// Whether the trimmed line `t` assigns `key` (`key = ...` or `key.sub = ...`).
 fn assigns(t: &str, key: &str) -> bool {
     t.strip_prefix(key)
@@ -136,7 +160,21 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
-        fail(line, e.message().trim().to_string())
+        let mut message = e.message().trim().to_string();
+        if message == "duplicate key" {
+            if let Some(key) = e.span().and_then(|s| text.get(s)) {
+                message = format!("duplicate key `{}`", key.trim());
+            }
+        }
+        if message.contains("untagged enum Command") {
+            message = "expected a string (run by /bin/sh -c) or an array of strings (exec'd as is)".into();
+        }
+        // toml's value errors ("invalid duration ...") do not say whose value
+        // it was: name the key the value belongs to.
+        match e.span().and_then(|s| key_before(text, s.start)) {
+            Some(key) if !message.contains(&key) => fail(line, format!("{key}: {message}")),
+            _ => fail(line, message),
+        }
     })?;
     let settings = match raw.settings {
         Some(s) => {
