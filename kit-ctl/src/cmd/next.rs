@@ -5,10 +5,10 @@ use super::Ctx;
 use anyhow::bail;
 use clap::Args;
 use kit_db::cli::print_json;
+use kit_db::clock;
 use kit_db::schedule::{Schedule, Tz};
 use kit_db::settings::Settings;
 use kit_db::task::{repo, validate::validate_timezone};
-use kit_db::clock;
 
 #[derive(Debug, Args)]
 pub struct NextArgs {
@@ -31,7 +31,7 @@ pub struct NextArgs {
 
 pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let from = match &a.from {
-        Some(f) => clock::parse_instant(f).map_err(|e| anyhow::anyhow!("--from: {e}"))?,
+        Some(f) => clock::parse_instant(f).map_err(|e| kit_db::Error::invalid(format!("--from: {e}")))?,
         None => ctx.now()?,
     };
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
@@ -39,14 +39,16 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
             let store = ctx.open()?;
             let row = repo::require(&store.conn, name)?;
             let zone = match (&a.tz, &row.task.timezone) {
-                (Some(z), _) | (None, Some(z)) => validate_timezone(z).map_err(anyhow::Error::msg)?,
+                (Some(z), _) | (None, Some(z)) => {
+                    validate_timezone(z).map_err(kit_db::Error::invalid)?
+                }
                 (None, None) => Settings::load(&store.conn)?.zone(),
             };
             (row.task.schedule, zone)
         }
         (None, Some(s)) => {
             let zone = match &a.tz {
-                Some(z) => validate_timezone(z).map_err(|e| anyhow::anyhow!("--tz: {e}"))?,
+                Some(z) => validate_timezone(z).map_err(|e| kit_db::Error::invalid(format!("--tz: {e}")))?,
                 None => match kit_db::Store::open_default(ctx.db.db.as_deref()) {
                     Ok(store) => Settings::load(&store.conn)?.zone(),
                     Err(_) => kit_db::settings::system_zone(),
@@ -60,16 +62,20 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         .map_err(|e| kit_db::Error::invalid(format!("schedule {expr:?}: {e}")))?;
     let mut instants = Vec::new();
     match &schedule {
-        Schedule::Daemon => bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times"),
+        Schedule::Daemon => {
+            bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
+        }
         Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
         Schedule::Every(d) => {
             // Anchored on the previous slot; from a given instant, the grid
             // starts at the next whole minute.
+            // Checked: an interval of millennia must end the list, not panic.
             let step = chrono::Duration::from_std(*d)?;
-            let mut t = clock::floor_minute(from) + chrono::Duration::minutes(1);
+            let mut t = clock::floor_minute(from).checked_add_signed(chrono::Duration::minutes(1));
             for _ in 0..a.count {
-                instants.push(t);
-                t += step;
+                let Some(now) = t else { break };
+                instants.push(now);
+                t = now.checked_add_signed(step);
             }
         }
         Schedule::Cron(_) => {
@@ -93,7 +99,10 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
                 "utc": clock::fmt(t),
             }));
         } else {
-            println!("{}", local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+            println!(
+                "{}",
+                local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            );
         }
     }
     Ok(0)

@@ -105,6 +105,11 @@ pub fn validate_action(a: &str) -> Result<(), String> {
 pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
     validate_name(&t.name)?;
     let schedule = Schedule::parse(&t.schedule).map_err(|e| err("schedule", e.to_string()))?;
+    // Instants past year 9999 would overflow the fixed-width stored time
+    // format (and its text order), so intervals share the duration cap.
+    if schedule.every().is_some_and(|d| d > crate::units::Dur::MAX.0) {
+        return Err(err("schedule", "@every: the interval is too long (at most 100 years)"));
+    }
     validate_command("command", &t.command)?;
     if let Some(tz) = &t.timezone {
         validate_timezone(tz).map_err(|m| err("timezone", m))?;
