@@ -443,3 +443,27 @@ fn quickstart_stops_cleanly_on_ctrl_c() {
     assert!(left.is_empty(), "left running: {left:#?}\n{stdout}");
     assert_eq!(kit.count("status IN ('queued', 'running')"), 0, "{stdout}");
 }
+
+#[test]
+fn the_example_task_files_apply_as_shipped() {
+    let kit = Kit::new();
+    let assistant = repo().join("examples/assistant.toml");
+    kit.ctl()
+        .arg("apply")
+        .arg(&assistant)
+        .ok()
+        .stdout_has("72 tasks");
+    // Applying it again changes nothing: the file is its own fixed point.
+    kit.ctl()
+        .arg("apply")
+        .arg(&assistant)
+        .ok()
+        .stdout_has("0 changed");
+    let quick = Kit::new();
+    quick
+        .ctl()
+        .arg("apply")
+        .arg(repo().join("examples/quickstart.toml"))
+        .ok()
+        .stdout_has("6 tasks");
+}
