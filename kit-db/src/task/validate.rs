@@ -81,6 +81,9 @@ fn validate_command(field: &str, c: &Command) -> Result<(), FieldError> {
         Command::Argv(v) if v.iter().any(|a| a.contains('\0')) => {
             Err(err(field, "an argument contains a NUL byte"))
         }
+        // exec takes C strings: a NUL could never be passed, so refuse it now
+        // rather than fail at every run.
+        Command::Shell(s) if s.contains('\0') => Err(err(field, "the command contains a NUL byte")),
         _ => Ok(()),
     }
 }
@@ -115,6 +118,9 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
         validate_timezone(tz).map_err(|m| err("timezone", m))?;
     }
     if let Some(cwd) = &t.cwd {
+        if cwd.contains('\0') {
+            return Err(err("cwd", "contains a NUL byte"));
+        }
         if !cwd.starts_with('/') {
             return Err(err("cwd", format!("{cwd:?} is not an absolute path")));
         }
@@ -133,9 +139,12 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
     if t.output_cap.is_some_and(|s| s.0 < 1024 || s.0 > 64 << 20) {
         return Err(err("output_cap", "must be between 1KiB and 64MiB"));
     }
-    for key in t.env.keys() {
+    for (key, value) in &t.env {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
             return Err(err("env", format!("invalid variable name {key:?}")));
+        }
+        if value.contains('\0') {
+            return Err(err("env", format!("the value of {key} contains a NUL byte")));
         }
     }
     if let Some(s) = &t.stop_signal {
