@@ -215,3 +215,45 @@ pub(super) fn notifications(conn: &rusqlite::Connection) -> anyhow::Result<Notif
         last_error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::day_bounds;
+    use kit_db::clock::{fmt, parse_instant};
+
+    fn bounds(now: &str, zone: &str) -> (String, String) {
+        let (a, b) = day_bounds(parse_instant(now).unwrap(), zone.parse().unwrap());
+        (fmt(a), fmt(b))
+    }
+
+    #[test]
+    fn the_day_is_the_local_calendar_day() {
+        assert_eq!(
+            bounds("2025-03-30T12:00:00Z", "Europe/Warsaw"),
+            // The spring-forward day is 23 hours long.
+            (
+                "2025-03-29T23:00:00.000Z".into(),
+                "2025-03-30T22:00:00.000Z".into()
+            )
+        );
+        assert_eq!(
+            bounds("2025-01-10T10:59:59Z", "Pacific/Auckland"),
+            (
+                "2025-01-09T11:00:00.000Z".into(),
+                "2025-01-10T11:00:00.000Z".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_midnight_skipped_by_dst_starts_the_day_at_the_first_instant_that_exists() {
+        // Chile springs forward at 24:00: 2024-09-08 begins at 01:00 -03.
+        assert_eq!(
+            bounds("2024-09-08T12:00:00Z", "America/Santiago"),
+            (
+                "2024-09-08T04:00:00.000Z".into(),
+                "2024-09-09T03:00:00.000Z".into()
+            )
+        );
+    }
+}

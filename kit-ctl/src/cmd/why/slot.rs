@@ -222,3 +222,30 @@ pub(super) fn missed_reason_in_tick(
         .flatten()
         .unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Gap;
+
+    #[test]
+    fn the_gap_is_read_from_kit_ticks_reason() {
+        let g = Gap::from_reason(
+            "missed: kit-tick did not run from 2025-06-01T10:00:00.000Z to 2025-06-01T13:30:00.000Z; \
+             catch_up = none, so missed slots are not run",
+            "2025-06-01T13:30:00.000Z",
+        );
+        assert_eq!(g.from.as_deref(), Some("2025-06-01T10:00:00.000Z"));
+        assert_eq!(g.to, "2025-06-01T13:30:00.000Z");
+        assert_eq!(
+            g.rest.as_deref(),
+            Some("catch_up = none, so missed slots are not run")
+        );
+    }
+
+    #[test]
+    fn another_reason_keeps_only_when_it_was_recorded() {
+        let g = Gap::from_reason("not started within 2 minutes", "2025-06-01T10:03:00.000Z");
+        assert_eq!(g.from, None);
+        assert_eq!(g.to, "2025-06-01T10:03:00.000Z");
+    }
+}
