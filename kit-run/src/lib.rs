@@ -3,7 +3,6 @@
 //! conventions so `kit-run a && kit-run b` behaves as people expect.
 
 pub mod attempt;
-pub mod environment;
 pub mod overlap;
 pub mod task_run;
 

@@ -2,11 +2,11 @@
 //! honour overlap, run the attempts, record each, call kit-heal on failure.
 
 use crate::attempt::{self, Ended, STOP_SIGNAL};
-use crate::environment::{self, RunInfo};
 use crate::overlap;
 use anyhow::Context;
 use kit_db::exec::{self, Finish, Recorder};
 use kit_db::process::{self, SpawnSpec, Terminate};
+use kit_db::runenv::{self, RunInfo};
 use kit_db::settings::Settings;
 use kit_db::task::{repo, Overlap, Task};
 use kit_db::{clock, Store};
@@ -135,14 +135,14 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     let first_id = slot.id;
     let code = loop {
         let info = RunInfo {
-            execution_id: slot.id,
+            execution_id: Some(slot.id),
             trigger: &slot.trigger,
-            attempt: slot.attempt,
+            attempt: Some(slot.attempt),
             scheduled_for: slot.scheduled_for.as_deref(),
             db: store.path(),
             zone: &zone,
         };
-        let spec = spawn_spec(&task, environment::build(&task, &info));
+        let spec = runenv::spawn_spec(&task, runenv::environment(&task, &info));
         let ended = run_attempt(store, slot.id, spec, &limits)?;
         let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
         exec::finish(conn, slot.id, &ended.finish, finished_at)
@@ -194,22 +194,6 @@ fn run_attempt(store: &Store, id: i64, spec: SpawnSpec, limits: &attempt::Limits
         Ok(())
     };
     Ok(attempt::run(spec, limits, &mut on_spawn))
-}
-
-fn spawn_spec(task: &Task, env: Vec<(std::ffi::OsString, std::ffi::OsString)>) -> SpawnSpec {
-    let mut spec = SpawnSpec::new(task.command.argv());
-    spec.env = env;
-    spec.cwd = task.cwd.as_ref().map(std::path::PathBuf::from);
-    spec.nice = task.nice;
-    if let Some(l) = &task.limits {
-        spec.limits = process::Limits {
-            nofile: l.nofile,
-            cpu_secs: l.cpu.map(|d| d.0.as_secs().max(1)),
-            as_bytes: l.address_space.map(|s| s.0),
-            fsize_bytes: l.fsize.map(|s| s.0),
-        };
-    }
-    spec
 }
 
 /// retry_delay doubled per attempt, capped at retry_max_delay.
