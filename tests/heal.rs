@@ -965,3 +965,30 @@ fn an_unknown_task_is_a_clear_error() {
         .fails()
         .stderr_has("no task named \"nope\"");
 }
+
+#[test]
+fn kit_run_starts_kit_heal_after_a_failure_with_the_runs_clock() {
+    let mut kit = Kit::new();
+    let rec = Recorder::new(&kit);
+    kit.at(T0).tasks(&format!(
+        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
+         [task.recovery]\nfailure_threshold = 2\n",
+        rec.settings()
+    ));
+    for m in 0..2 {
+        kit.at(&min(m));
+        // Without --no-heal: kit-run starts `kit-heal --task flaky` itself.
+        kit.tool("kit-run").arg("flaky").run().code(1);
+    }
+    wait_for(Duration::from_secs(20), "the failing notification", || {
+        rec.of("failing", "flaky").len() == 1
+    });
+    let created: String =
+        kit.scalar("SELECT created_at FROM supervisor_events WHERE kind = 'failing'");
+    assert!(created.starts_with("2025-06-02T10:01:00"), "{created}");
+    wait_for(Duration::from_secs(20), "kit-heal to finish", || {
+        kit.scalar::<i64>(
+            "SELECT count(*) FROM supervisor_events WHERE notify = 1 AND delivery = 'pending'",
+        ) == 0
+    });
+}

@@ -251,9 +251,12 @@ pub struct Orphan {
 /// different boot counts as gone). `task` limits the search. Daemon rows are
 /// kit-keep's: a restarted kit-keep adopts them, so they are not orphans here.
 pub fn find_orphans(conn: &Connection, task: Option<&str>) -> Result<Vec<Orphan>> {
+    // The IN term (implied by the equality) is what lets SQLite use the
+    // partial index supervisor_executions_open instead of scanning history.
     let mut stmt = conn.prepare_cached(
         "SELECT id, task, pid, pid_start, boot_id, child_pid, child_start FROM supervisor_executions
-         WHERE status = 'running' AND trigger <> 'daemon' AND (?1 IS NULL OR task = ?1)",
+         WHERE status IN ('queued','running') AND status = 'running' AND trigger <> 'daemon'
+           AND (?1 IS NULL OR task = ?1)",
     )?;
     let boot = process::boot_id();
     let rows = stmt.query_map([task], |r| {

@@ -126,11 +126,14 @@ pub fn plan(
 }
 
 /// Takes over planned actions whose planner died before starting them.
+/// Only tasks still in an episode are looked at (through the events' task
+/// index): once a task has recovered, its leftover actions have no purpose.
 pub fn claim_orphans(tx: &Connection, now: Instant) -> Result<Vec<Planned>> {
     let mut stmt = tx.prepare_cached(
         "SELECT id, task, json_extract(detail, '$.action'), json_extract(detail, '$.round')
          FROM supervisor_events
-         WHERE kind = 'action' AND delivery = 'none' AND lease_until IS NOT NULL AND lease_until <= ?1
+         WHERE task IN (SELECT task FROM supervisor_recovery WHERE state <> 'ok')
+           AND kind = 'action' AND delivery = 'none' AND lease_until IS NOT NULL AND lease_until <= ?1
            AND json_extract(detail, '$.state') = 'pending'
          ORDER BY id",
     )?;

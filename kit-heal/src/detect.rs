@@ -25,6 +25,10 @@ pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
 /// Where kit-heal remembers how far it has reported kit-tick's missed rows.
 const MISSED_CURSOR: &str = "heal.missed_cursor";
 
+// The open-rows queries repeat `status IN ('queued','running')`: that exact
+// term is what lets SQLite use the partial index supervisor_executions_open
+// instead of scanning the whole history.
+
 pub fn run(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
     heartbeat(
         tx,
@@ -217,7 +221,7 @@ fn tick_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<(
 fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
-         WHERE status = 'queued' AND created_at <= ?1 ORDER BY id",
+         WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1 ORDER BY id",
     )?;
     let rows: Vec<(i64, String, String, Option<String>)> = stmt
         .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
@@ -281,7 +285,8 @@ fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result
 fn stuck(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "SELECT id, task, started_at FROM supervisor_executions
-         WHERE status = 'running' AND trigger <> 'daemon' AND started_at IS NOT NULL ORDER BY id",
+         WHERE status IN ('queued','running') AND status = 'running' AND trigger <> 'daemon'
+           AND started_at IS NOT NULL ORDER BY id",
     )?;
     let rows: Vec<(i64, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
