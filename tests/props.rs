@@ -45,7 +45,9 @@ fn field(min: u32, max: u32, names: &'static [&'static str]) -> BoxedStrategy<St
         .boxed()
 }
 
-const MONTHS: &[&str] = &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 /// Schedules the way people write them: mostly plausible, sometimes wrong.
@@ -59,13 +61,27 @@ fn schedule_text() -> impl Strategy<Value = String> {
         prop_oneof![Just(" "), Just("  "), Just("\t")],
     )
         .prop_map(|(m, h, dom, mon, dow, sep)| [m, h, dom, mon, dow].join(sep));
-    let every = (1u64..100_000, proptest::sample::select(&["s", "m", "h", "d", "min", "ms", "y", ""][..]))
+    let every = (
+        1u64..100_000,
+        proptest::sample::select(&["s", "m", "h", "d", "min", "ms", "y", ""][..]),
+    )
         .prop_map(|(n, u)| format!("@every {n}{u}"));
     let every2 = (0u64..48, 0u64..60).prop_map(|(h, m)| format!("@every {h}h{m}m"));
     let word = proptest::sample::select(
         &[
-            "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly",
-            "@daemon", "@reboot", "@every", "@sometimes", "@DAILY", "@daily now",
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+            "@daemon",
+            "@reboot",
+            "@every",
+            "@sometimes",
+            "@DAILY",
+            "@daily now",
         ][..],
     )
     .prop_map(str::to_string);
@@ -77,10 +93,35 @@ fn schedule_text() -> impl Strategy<Value = String> {
 fn task_file_text() -> impl Strategy<Value = String> {
     let key = proptest::sample::select(
         &[
-            "name", "schedule", "command", "timeout", "enabled", "timezone", "cwd", "env",
-            "retries", "retry_delay", "overlap", "catch_up", "nice", "output_cap", "limits",
-            "crashloop", "health", "recovery", "description", "bogus", "notify", "retention",
-            "actions", "failures", "within", "every", "escalate", "as", "nofile",
+            "name",
+            "schedule",
+            "command",
+            "timeout",
+            "enabled",
+            "timezone",
+            "cwd",
+            "env",
+            "retries",
+            "retry_delay",
+            "overlap",
+            "catch_up",
+            "nice",
+            "output_cap",
+            "limits",
+            "crashloop",
+            "health",
+            "recovery",
+            "description",
+            "bogus",
+            "notify",
+            "retention",
+            "actions",
+            "failures",
+            "within",
+            "every",
+            "escalate",
+            "as",
+            "nofile",
         ][..],
     );
     let value = prop_oneof![
@@ -112,39 +153,54 @@ fn task_file_text() -> impl Strategy<Value = String> {
 fn arbitrary_task_file() -> impl Strategy<Value = file::TaskFile> {
     let command = prop_oneof![
         any::<String>().prop_map(Command::Shell),
-        (any::<String>(), proptest::collection::vec(any::<String>(), 0..4)).prop_map(|(p, mut rest)| {
-            rest.insert(0, format!("p{p}"));
-            Command::Argv(rest)
-        }),
+        (
+            any::<String>(),
+            proptest::collection::vec(any::<String>(), 0..4)
+        )
+            .prop_map(|(p, mut rest)| {
+                rest.insert(0, format!("p{p}"));
+                Command::Argv(rest)
+            }),
     ];
     let task = (
         "[a-z0-9][a-z0-9._-]{0,12}",
-        prop_oneof![schedule_text(), Just("@daily".to_string()), Just("*/5 * * * *".to_string())],
+        prop_oneof![
+            schedule_text(),
+            Just("@daily".to_string()),
+            Just("*/5 * * * *".to_string())
+        ],
         command,
         proptest::option::of(any::<String>()),
         proptest::collection::btree_map("[A-Za-z_][A-Za-z0-9_ ]{0,8}", any::<String>(), 0..3),
         proptest::option::of(any::<String>().prop_map(|c| format!("/{c}"))),
         any::<bool>(),
-        proptest::option::of(proptest::sample::select(&["UTC", "Europe/Warsaw", "Asia/Kolkata"][..])),
+        proptest::option::of(proptest::sample::select(
+            &["UTC", "Europe/Warsaw", "Asia/Kolkata"][..],
+        )),
         proptest::option::of((1u64..100_000).prop_map(|s| Dur(std::time::Duration::from_secs(s)))),
     )
-        .prop_map(|(name, schedule, command, description, env, cwd, enabled, tz, timeout)| {
-            let mut t = Task::new(&name, &schedule, command);
-            t.description = description;
-            t.env = env;
-            t.cwd = cwd;
-            t.enabled = enabled;
-            t.timezone = tz.map(str::to_string);
-            t.timeout = timeout;
-            t
-        });
+        .prop_map(
+            |(name, schedule, command, description, env, cwd, enabled, tz, timeout)| {
+                let mut t = Task::new(&name, &schedule, command);
+                t.description = description;
+                t.env = env;
+                t.cwd = cwd;
+                t.enabled = enabled;
+                t.timezone = tz.map(str::to_string);
+                t.timeout = timeout;
+                t
+            },
+        );
     proptest::collection::vec(task, 0..4).prop_map(|tasks| {
         let mut seen = std::collections::HashSet::new();
         let tasks = tasks
             .into_iter()
             .filter(|t| validate(t).is_ok() && seen.insert(t.name.clone()))
             .collect();
-        file::TaskFile { settings: None, tasks }
+        file::TaskFile {
+            settings: None,
+            tasks,
+        }
     })
 }
 

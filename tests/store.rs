@@ -63,9 +63,20 @@ fn snapshot(p: &Path) -> Snapshot {
 
 fn assert_untouched(before: &Snapshot, p: &Path, after_what: &str) {
     let now = snapshot(p);
-    assert!(now.bytes == before.bytes, "{after_what}: {} changed", p.display());
-    assert!(now.mtime == before.mtime, "{after_what}: {} mtime changed", p.display());
-    assert_eq!(now.siblings, before.siblings, "{after_what}: files beside the DB changed");
+    assert!(
+        now.bytes == before.bytes,
+        "{after_what}: {} changed",
+        p.display()
+    );
+    assert!(
+        now.mtime == before.mtime,
+        "{after_what}: {} mtime changed",
+        p.display()
+    );
+    assert_eq!(
+        now.siblings, before.siblings,
+        "{after_what}: files beside the DB changed"
+    );
 }
 
 /// Every way a tool opens the DB, each pointed at `db`.
@@ -82,9 +93,20 @@ fn every_tool(kit: &Kit, db: &Path) -> Vec<(&'static str, Cmd)> {
         ("kit-ctl list", at(kit.ctl().arg("list"))),
         ("kit-ctl export", at(kit.ctl().arg("export"))),
         ("kit-ctl apply", at(kit.ctl().arg("apply").arg(&tasks))),
-        ("kit-ctl add", at(kit.ctl().args(["add", "u", "-s", "@daily", "--update", "--", "true"]))),
-        ("kit-run", at(kit.run().args(["--name", "adhoc", "--", "true"]))),
-        ("kit-tick", at(kit.tick().args(["--now", "2030-01-01T00:00:00Z"]))),
+        (
+            "kit-ctl add",
+            at(kit
+                .ctl()
+                .args(["add", "u", "-s", "@daily", "--update", "--", "true"])),
+        ),
+        (
+            "kit-run",
+            at(kit.run().args(["--name", "adhoc", "--", "true"])),
+        ),
+        (
+            "kit-tick",
+            at(kit.tick().args(["--now", "2030-01-01T00:00:00Z"])),
+        ),
     ]
 }
 
@@ -95,11 +117,17 @@ fn populated(kit: &Kit) {
          [[task]]\nname = \"b\"\nschedule = \"@hourly\"\ncommand = [\"echo\", \"b\"]\n",
     );
     for _ in 0..20 {
-        kit.run().args(["--name", "fill", "--", "echo", "some output"]).ok();
+        kit.run()
+            .args(["--name", "fill", "--", "echo", "some output"])
+            .ok();
     }
     let j = kit.kdb().args(["checkpoint", "--json"]).ok().json();
     assert_eq!(j["busy"], false);
-    assert_eq!(std::fs::metadata(wal_of(&kit.db)).map_or(0, |m| m.len()), 0, "the WAL was not merged");
+    assert_eq!(
+        std::fs::metadata(wal_of(&kit.db)).map_or(0, |m| m.len()),
+        0,
+        "the WAL was not merged"
+    );
 }
 
 /// Deterministic garbage, so a failure reproduces.
@@ -125,7 +153,13 @@ fn write_at(p: &Path, offset: u64, bytes: &[u8]) {
 fn db_dir_is_created_0700_and_db_file_0600_whatever_the_umask() {
     let kit = Kit::new();
     let home = kit.path("deep/er/home");
-    no_umask(kit.kdb().env("KIT_HOME", &home).env("KIT_DB", "").arg("init")).ok();
+    no_umask(
+        kit.kdb()
+            .env("KIT_HOME", &home)
+            .env("KIT_DB", "")
+            .arg("init"),
+    )
+    .ok();
     for d in [kit.path("deep"), kit.path("deep/er"), home.clone()] {
         assert_eq!(mode(&d), 0o700, "{}", d.display());
     }
@@ -144,9 +178,11 @@ fn db_dir_is_created_0700_and_db_file_0600_whatever_the_umask() {
     .spawn();
     let wal = home.join("kit.db-wal");
     let shm = home.join("kit.db-shm");
-    wait_for(Duration::from_secs(20), "kit-run to hold the DB open", || {
-        wal.exists() && shm.exists()
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "kit-run to hold the DB open",
+        || wal.exists() && shm.exists(),
+    );
     for f in [&wal, &shm] {
         assert_eq!(mode(f) & 0o077, 0, "{} is readable by others", f.display());
     }
@@ -171,7 +207,10 @@ fn db_path_comes_from_flag_then_kit_db_then_kit_home_then_home() {
         flag.display().to_string(),
         "--db wins over KIT_DB"
     );
-    assert_eq!(path(kit.kdb().env("KIT_DB", &env), &[]), env.display().to_string());
+    assert_eq!(
+        path(kit.kdb().env("KIT_DB", &env), &[]),
+        env.display().to_string()
+    );
     assert_eq!(
         path(kit.kdb().env("KIT_HOME", &home), &["KIT_DB"]),
         home.join("kit.db").display().to_string()
@@ -182,10 +221,18 @@ fn db_path_comes_from_flag_then_kit_db_then_kit_home_then_home() {
         "an empty KIT_DB means unset"
     );
     assert_eq!(
-        path(kit.kdb().env("HOME", kit.path("h")), &["KIT_DB", "KIT_HOME"]),
+        path(
+            kit.kdb().env("HOME", kit.path("h")),
+            &["KIT_DB", "KIT_HOME"]
+        ),
         kit.path("h/.kit/kit.db").display().to_string()
     );
-    let j = kit.kdb().env("KIT_DB", &env).args(["path", "--json"]).ok().json();
+    let j = kit
+        .kdb()
+        .env("KIT_DB", &env)
+        .args(["path", "--json"])
+        .ok()
+        .json();
     assert_eq!(j["path"], env.display().to_string());
     // `path` only prints: it creates nothing.
     assert!(!env.exists() && !flag.exists() && !home.exists());
@@ -199,21 +246,43 @@ fn every_tool_creates_and_migrates_the_db_on_open_and_twice_is_harmless() {
         for round in 0..2 {
             let (_, cmd) = every_tool(&kit, &db).into_iter().nth(i).unwrap();
             let out = cmd.run();
-            assert_eq!(out.code, 0, "{what} (round {round}) on a new DB: {}", out.stderr);
+            assert_eq!(
+                out.code, 0,
+                "{what} (round {round}) on a new DB: {}",
+                out.stderr
+            );
         }
         let c = rusqlite::Connection::open(&db).unwrap();
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, schema::LATEST, "{what}");
-        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal", "{what}");
-        for t in ["supervisor_tasks", "supervisor_executions", "supervisor_events", "today"] {
+        for t in [
+            "supervisor_tasks",
+            "supervisor_executions",
+            "supervisor_events",
+            "today",
+        ] {
             let n: i64 = c
-                .query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [t], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+                    [t],
+                    |r| r.get(0),
+                )
                 .unwrap();
             assert_eq!(n, 1, "{what} did not create {t}");
         }
         drop(c);
-        let check = kit.kdb().env("KIT_DB", &db).args(["check", "--json"]).ok().json();
+        let check = kit
+            .kdb()
+            .env("KIT_DB", &db)
+            .args(["check", "--json"])
+            .ok()
+            .json();
         assert_eq!(check["ok"], true, "{what}: {check}");
     }
 }
@@ -230,10 +299,15 @@ fn an_older_schema_is_migrated_on_open_keeping_its_rows() {
             for sql in &schema::MIGRATIONS[..from as usize] {
                 c.execute_batch(sql).unwrap();
             }
-            c.execute_batch(&format!("PRAGMA user_version = {from}")).unwrap();
+            c.execute_batch(&format!("PRAGMA user_version = {from}"))
+                .unwrap();
         }
         kit.ctl().arg("list").ok();
-        assert_eq!(kit.scalar::<i64>("PRAGMA user_version"), schema::LATEST, "from v{from}");
+        assert_eq!(
+            kit.scalar::<i64>("PRAGMA user_version"),
+            schema::LATEST,
+            "from v{from}"
+        );
         kit.kdb().arg("check").ok();
     }
 }
@@ -286,7 +360,10 @@ fn a_db_written_by_a_newer_kit_is_refused_and_left_byte_for_byte() {
 fn a_file_that_is_not_a_sqlite_db_is_refused_and_left_untouched() {
     let kit = Kit::new();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("text.db", b"hello, I am a shopping list\nmilk\neggs\n".to_vec()),
+        (
+            "text.db",
+            b"hello, I am a shopping list\nmilk\neggs\n".to_vec(),
+        ),
         ("short.db", b"SQLite".to_vec()),
         ("binary.db", garbage(8192, 42)),
     ];
@@ -326,8 +403,12 @@ fn a_corrupt_db_gives_a_clear_error_and_is_never_written() {
             let len = std::fs::metadata(p).unwrap().len() as usize;
             write_at(p, 4096, &garbage(len - 4096, 7));
         }),
-        ("schema page garbled", |p| write_at(p, 100, &garbage(3996, 9))),
-        ("header fields garbled", |p| write_at(p, 16, &garbage(84, 11))),
+        ("schema page garbled", |p| {
+            write_at(p, 100, &garbage(3996, 9))
+        }),
+        ("header fields garbled", |p| {
+            write_at(p, 16, &garbage(84, 11))
+        }),
         ("truncated mid-page", |p| {
             let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
             f.set_len(4096 + 1000).unwrap();
@@ -350,12 +431,19 @@ fn a_corrupt_db_gives_a_clear_error_and_is_never_written() {
                 continue;
             }
             let out = cmd.run();
-            assert!(!out.stderr.contains("panicked"), "{name}: {what}: {}", out.stderr);
+            assert!(
+                !out.stderr.contains("panicked"),
+                "{name}: {what}: {}",
+                out.stderr
+            );
             // Opening alone reads only the header and the schema, so with
             // only data pages damaged `init`/`migrate` may succeed; they must
             // still write nothing. Whatever reads a table must fail, naming the file.
             if out.code == 0 {
-                assert!(what == "kit-db init" || what == "kit-db migrate", "{name}: {what} succeeded");
+                assert!(
+                    what == "kit-db init" || what == "kit-db migrate",
+                    "{name}: {what} succeeded"
+                );
             } else {
                 assert!(
                     out.stderr.contains(&kit.db.display().to_string()),
@@ -374,7 +462,10 @@ fn a_directory_as_the_db_is_refused() {
     let dir = kit.path("db-is-a-dir");
     std::fs::create_dir_all(dir.join("inside")).unwrap();
     for (what, cmd) in every_tool(&kit, &dir) {
-        cmd.run().fails().stderr_has("it is a directory").stderr_has("db-is-a-dir");
+        cmd.run()
+            .fails()
+            .stderr_has("it is a directory")
+            .stderr_has("db-is-a-dir");
         let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(entries.len(), 1, "{what} wrote into the directory");
         assert!(!wal_of(&dir).exists(), "{what}");
@@ -387,7 +478,10 @@ fn a_db_path_under_a_regular_file_is_a_clear_error() {
     let file = kit.file("plain", "not a directory\n");
     let db = file.join("kit.db");
     for (_, cmd) in every_tool(&kit, &db) {
-        cmd.run().fails().stderr_has("Not a directory").stderr_has(&db.display().to_string());
+        cmd.run()
+            .fails()
+            .stderr_has("Not a directory")
+            .stderr_has(&db.display().to_string());
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory\n");
 }
@@ -424,7 +518,8 @@ fn an_unreadable_db_is_refused_and_left_untouched() {
         }
         let out = cmd.run().fails();
         assert!(
-            out.stderr.contains("ermission denied") && out.stderr.contains(&kit.db.display().to_string()),
+            out.stderr.contains("ermission denied")
+                && out.stderr.contains(&kit.db.display().to_string()),
             "{what}: {}",
             out.stderr
         );
@@ -453,10 +548,17 @@ fn kit_db_maintenance_commands_print_parseable_json() {
     assert_eq!(j["open_executions"], 0);
     let j = kit.kdb().args(["checkpoint", "--json"]).ok().json();
     assert_eq!(j["busy"], false);
-    assert!(j["wal_frames"].is_i64() && j["checkpointed"].is_i64(), "{j}");
+    assert!(
+        j["wal_frames"].is_i64() && j["checkpointed"].is_i64(),
+        "{j}"
+    );
     let j = kit.kdb().args(["vacuum", "--json"]).ok().json();
     assert_eq!(j["vacuumed"], kit.db.display().to_string());
-    let j = kit.kdb().args(["prune", "--older-than", "30d", "--json"]).ok().json();
+    let j = kit
+        .kdb()
+        .args(["prune", "--older-than", "30d", "--json"])
+        .ok()
+        .json();
     assert_eq!(j["executions_deleted"], 0);
     // Human output for the same commands is one line of prose, not JSON.
     kit.kdb().arg("check").ok().stdout_has("integrity:      ok");
@@ -472,7 +574,9 @@ fn checkpoint_merges_the_wal_into_the_db_file() {
     let c = kit.conn();
     c.execute_batch("PRAGMA wal_autocheckpoint = 0").unwrap();
     for i in 0..30 {
-        kit.run().args(["--name", &format!("w{i}"), "--", "true"]).ok();
+        kit.run()
+            .args(["--name", &format!("w{i}"), "--", "true"])
+            .ok();
     }
     let wal = wal_of(&kit.db);
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
@@ -480,7 +584,11 @@ fn checkpoint_merges_the_wal_into_the_db_file() {
     assert_eq!(j["busy"], false, "{j}");
     assert!(j["wal_frames"].as_i64().unwrap() > 0, "{j}");
     assert_eq!(j["checkpointed"], j["wal_frames"], "{j}");
-    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "TRUNCATE leaves an empty WAL");
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        0,
+        "TRUNCATE leaves an empty WAL"
+    );
     drop(c);
     assert_eq!(kit.count("1=1"), 30);
 }
@@ -496,7 +604,10 @@ fn prune_removes_old_finished_history_but_never_queued_or_running_rows() {
     kit.tick().args(["--now", "2030-04-01T08:01:00Z"]).ok();
     assert_eq!(kit.count("status = 'queued'"), 2);
     let at = |when: &str, name: &str, cmd: &[&str]| {
-        kit.run().args(["--now", when, "--name", name, "--"]).args(cmd).run();
+        kit.run()
+            .args(["--now", when, "--name", name, "--"])
+            .args(cmd)
+            .run();
     };
     for _ in 0..3 {
         at(old, "old-ok", &["true"]);
@@ -510,31 +621,64 @@ fn prune_removes_old_finished_history_but_never_queued_or_running_rows() {
     // A run that started long ago and is still running.
     let go = kit.path("go");
     let script = format!("while [ ! -e '{}' ]; do sleep 0.02; done", go.display());
-    let mut running =
-        kit.run().args(["--now", old, "--name", "old-running", "--", "sh", "-c", &script]).spawn();
+    let mut running = kit
+        .run()
+        .args([
+            "--now",
+            old,
+            "--name",
+            "old-running",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .spawn();
     wait_for(Duration::from_secs(20), "the old run to be running", || {
         kit.count("task = 'old-running' AND status = 'running'") == 1
     });
     assert_eq!(kit.count("1=1"), 2 + 3 + 2 + 3 + 1);
 
-    let j = kit.kdb().args(["prune", "--older-than", "30d", "--now", now, "--json"]).ok().json();
+    let j = kit
+        .kdb()
+        .args(["prune", "--older-than", "30d", "--now", now, "--json"])
+        .ok()
+        .json();
     assert_eq!(j["executions_deleted"], 6, "{j}");
     assert_eq!(j["cutoff"], "2030-05-16T12:00:00.000Z");
     let left = |w: &str| kit.count(w);
-    assert_eq!(left("status = 'queued'"), 2, "queued rows are work, not history");
+    assert_eq!(
+        left("status = 'queued'"),
+        2,
+        "queued rows are work, not history"
+    );
     assert_eq!(left("task = 'old-running' AND status = 'running'"), 1);
     assert_eq!(left("task IN ('old-ok','old-fail','edge-old')"), 0);
     assert_eq!(left("task IN ('edge-new','recent')"), 2);
     // Pruning again removes nothing more.
-    let j = kit.kdb().args(["prune", "--older-than", "30d", "--now", now, "--json"]).ok().json();
+    let j = kit
+        .kdb()
+        .args(["prune", "--older-than", "30d", "--now", now, "--json"])
+        .ok()
+        .json();
     assert_eq!(j["executions_deleted"], 0);
 
     std::fs::write(&go, "").unwrap();
     assert!(running.wait().unwrap().success());
     assert_eq!(left("task = 'old-running' AND status = 'success'"), 1);
-    kit.kdb().args(["prune", "--older-than", "100y", "--now", now]).ok();
-    kit.kdb().args(["prune", "--older-than", "10"]).run().code(2).stderr_has("no unit");
-    kit.kdb().args(["prune", "--older-than", "500000y"]).run().code(2).stderr_has("too large");
+    kit.kdb()
+        .args(["prune", "--older-than", "100y", "--now", now])
+        .ok();
+    kit.kdb()
+        .args(["prune", "--older-than", "10"])
+        .run()
+        .code(2)
+        .stderr_has("no unit");
+    kit.kdb()
+        .args(["prune", "--older-than", "500000y"])
+        .run()
+        .code(2)
+        .stderr_has("too large");
     kit.kdb().arg("check").ok();
 }
 
@@ -577,7 +721,9 @@ fn backup_taken_while_writers_run_opens_and_passes_integrity_check() {
     kit.kdb().arg("init").ok();
     let writers = writer_loops(&kit, 3, 150, "bw");
     let pids: Vec<i32> = writers.iter().map(|k| k.id() as i32).collect();
-    wait_for(Duration::from_secs(30), "writers to start", || kit.count("1=1") > 10);
+    wait_for(Duration::from_secs(30), "writers to start", || {
+        kit.count("1=1") > 10
+    });
     let mut taken: Vec<(PathBuf, i64)> = Vec::new();
     let mut during = 0;
     for i in 0.. {
@@ -586,16 +732,29 @@ fn backup_taken_while_writers_run_opens_and_passes_integrity_check() {
             break;
         }
         let dest = kit.path(&format!("backups/b{i}.db"));
-        let j = no_umask(kit.kdb().arg("backup").arg(&dest).arg("--json")).ok().json();
+        let j = no_umask(kit.kdb().arg("backup").arg(&dest).arg("--json"))
+            .ok()
+            .json();
         assert_eq!(j["backup"]["destination"], dest.display().to_string());
-        assert_eq!(j["backup"]["bytes"], std::fs::metadata(&dest).unwrap().len());
+        assert_eq!(
+            j["backup"]["bytes"],
+            std::fs::metadata(&dest).unwrap().len()
+        );
         assert_eq!(mode(&dest), 0o600, "a backup is as private as the DB");
         let c = rusqlite::Connection::open(&dest).unwrap();
-        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok", "backup {i}");
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, schema::LATEST);
-        let n: i64 = c.query_row("SELECT count(*) FROM supervisor_executions", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM supervisor_executions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         let open: i64 = c
             .query_row(
                 "SELECT count(*) FROM supervisor_executions WHERE status NOT IN ('running','success')",
@@ -614,17 +773,29 @@ fn backup_taken_while_writers_run_opens_and_passes_integrity_check() {
     }
     let said = finish(writers);
     assert!(said.is_empty(), "writers reported errors:\n{said}");
-    assert!(during >= 2, "only {during} backups were taken while the writers ran");
+    assert!(
+        during >= 2,
+        "only {during} backups were taken while the writers ran"
+    );
     let last = kit.path("backups/last.db");
     kit.kdb().arg("backup").arg(&last).ok();
     let c = rusqlite::Connection::open(&last).unwrap();
-    let n: i64 = c.query_row("SELECT count(*) FROM supervisor_executions", [], |r| r.get(0)).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM supervisor_executions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(n, 450, "a backup after the writers has every row");
     kit.kdb().arg("check").ok();
     // The destination is never overwritten.
     let (first, _) = &taken[0];
     let before = snapshot(first);
-    kit.kdb().arg("backup").arg(first).run().fails().stderr_has("already exists");
+    kit.kdb()
+        .arg("backup")
+        .arg(first)
+        .run()
+        .fails()
+        .stderr_has("already exists");
     assert_untouched(&before, first, "backup onto an existing file");
 }
 
@@ -669,7 +840,11 @@ fn backup_dir_keeps_only_the_newest_n_and_never_touches_other_files() {
     assert_eq!(left, want);
     for f in &made[2..] {
         let c = rusqlite::Connection::open(f).unwrap();
-        let n: i64 = c.query_row("SELECT count(*) FROM supervisor_executions", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM supervisor_executions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(n, 20);
     }
     kit.kdb().arg("backup").run().fails().stderr_has("--dir");
@@ -689,12 +864,22 @@ fn eight_writer_processes_of_500_writes_each_lose_nothing() {
     let took = start.elapsed();
     eprintln!("8 x 500 kit-run writes took {took:.1?}");
     let lower = said.to_lowercase();
-    assert!(!lower.contains("busy") && !lower.contains("locked"), "SQLITE_BUSY surfaced:\n{said}");
+    assert!(
+        !lower.contains("busy") && !lower.contains("locked"),
+        "SQLITE_BUSY surfaced:\n{said}"
+    );
     assert!(said.is_empty(), "writers reported errors:\n{said}");
     assert_eq!(kit.count("1=1"), 4000);
     for i in 0..8 {
-        assert_eq!(kit.count(&format!("task = 'w{i}' AND status = 'success'")), 500, "w{i}");
+        assert_eq!(
+            kit.count(&format!("task = 'w{i}' AND status = 'success'")),
+            500,
+            "w{i}"
+        );
     }
-    assert_eq!(kit.scalar::<i64>("SELECT count(DISTINCT id) FROM supervisor_executions"), 4000);
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(DISTINCT id) FROM supervisor_executions"),
+        4000
+    );
     kit.kdb().arg("check").ok();
 }

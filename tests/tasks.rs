@@ -40,7 +40,11 @@ fn names(kit: &Kit) -> Vec<String> {
 /// Everything a user can see of the declared tasks: the exported file, its
 /// JSON form and the listing.
 fn state(kit: &Kit) -> (String, Value, Value) {
-    (export(kit), kit.ctl().args(["export", "--json"]).ok().json(), list_json(kit))
+    (
+        export(kit),
+        kit.ctl().args(["export", "--json"]).ok().json(),
+        list_json(kit),
+    )
 }
 
 #[test]
@@ -62,9 +66,18 @@ fn apply_creates_updates_and_prints_what_changed() {
         j["changes"],
         json!([{"name": "alpha", "change": "unchanged"}, {"name": "beta", "change": "unchanged"}])
     );
-    kit.file("tasks.toml", &format!("{}\n[[task]]\nname = \"gamma\"\nschedule = \"@daily\"\ncommand = \"true\"\n", TWO.replace("echo alpha", "echo ALPHA")));
+    kit.file(
+        "tasks.toml",
+        &format!(
+            "{}\n[[task]]\nname = \"gamma\"\nschedule = \"@daily\"\ncommand = \"true\"\n",
+            TWO.replace("echo alpha", "echo ALPHA")
+        ),
+    );
     let out = kit.ctl().arg("apply").arg(&f).ok();
-    assert_eq!(out.lines()[..2], ["updated   alpha".to_string(), "created   gamma".to_string()]);
+    assert_eq!(
+        out.lines()[..2],
+        ["updated   alpha".to_string(), "created   gamma".to_string()]
+    );
     out.stdout_has("3 tasks, 2 changed, 1 unchanged");
     let alpha = kit.ctl().args(["show", "alpha", "--json"]).ok().json();
     assert_eq!(alpha["task"]["command"], "echo ALPHA");
@@ -74,40 +87,72 @@ fn apply_creates_updates_and_prints_what_changed() {
 #[test]
 fn apply_prune_removes_undeclared_tasks_but_keeps_their_history() {
     let kit = Kit::new();
-    kit.tasks(&format!("{TWO}\n[[task]]\nname = \"old\"\nschedule = \"@daily\"\ncommand = \"true\"\n"));
+    kit.tasks(&format!(
+        "{TWO}\n[[task]]\nname = \"old\"\nschedule = \"@daily\"\ncommand = \"true\"\n"
+    ));
     kit.run().arg("old").ok();
     assert_eq!(kit.statuses("old"), ["success"]);
     let f = kit.file("two.toml", TWO);
     // Without --prune, undeclared tasks stay.
     kit.ctl().arg("apply").arg(&f).ok();
     assert_eq!(names(&kit), ["alpha", "beta", "old"]);
-    let j = kit.ctl().args(["apply", "--prune", "--json"]).arg(&f).ok().json();
+    let j = kit
+        .ctl()
+        .args(["apply", "--prune", "--json"])
+        .arg(&f)
+        .ok()
+        .json();
     assert_eq!(j["changes"][2], json!({"name": "old", "change": "removed"}));
     assert_eq!(names(&kit), ["alpha", "beta"]);
-    assert_eq!(kit.statuses("old"), ["success"], "history outlives the task");
-    kit.ctl().args(["apply", "--prune"]).arg(&f).ok().stdout_has("0 changed, 2 unchanged");
+    assert_eq!(
+        kit.statuses("old"),
+        ["success"],
+        "history outlives the task"
+    );
+    kit.ctl()
+        .args(["apply", "--prune"])
+        .arg(&f)
+        .ok()
+        .stdout_has("0 changed, 2 unchanged");
 }
 
 #[test]
 fn apply_dry_run_shows_the_changes_and_makes_none() {
     let kit = Kit::new();
-    kit.tasks(&format!("{TWO}\n[[task]]\nname = \"old\"\nschedule = \"@daily\"\ncommand = \"true\"\n"));
+    kit.tasks(&format!(
+        "{TWO}\n[[task]]\nname = \"old\"\nschedule = \"@daily\"\ncommand = \"true\"\n"
+    ));
     let before = state(&kit);
     let f = kit.file(
         "next.toml",
-        &format!("{}\n[[task]]\nname = \"new\"\nschedule = \"@daily\"\ncommand = \"true\"\n", TWO.replace("@hourly", "@daily")),
+        &format!(
+            "{}\n[[task]]\nname = \"new\"\nschedule = \"@daily\"\ncommand = \"true\"\n",
+            TWO.replace("@hourly", "@daily")
+        ),
     );
-    let out = kit.ctl().args(["apply", "--dry-run", "--prune"]).arg(&f).ok();
+    let out = kit
+        .ctl()
+        .args(["apply", "--dry-run", "--prune"])
+        .arg(&f)
+        .ok();
     assert_eq!(
         out.lines(),
         vec![
             "updated   beta".to_string(),
             "created   new".to_string(),
             "removed   old".to_string(),
-            format!("would apply {}: 3 tasks, 3 changed, 1 unchanged", f.display()),
+            format!(
+                "would apply {}: 3 tasks, 3 changed, 1 unchanged",
+                f.display()
+            ),
         ]
     );
-    let j = kit.ctl().args(["apply", "--dry-run", "--prune", "--json"]).arg(&f).ok().json();
+    let j = kit
+        .ctl()
+        .args(["apply", "--dry-run", "--prune", "--json"])
+        .arg(&f)
+        .ok()
+        .json();
     assert_eq!(j["dry_run"], true);
     assert_eq!(j["changes"].as_array().unwrap().len(), 4);
     assert_eq!(state(&kit), before);
@@ -119,7 +164,9 @@ fn apply_is_one_transaction_readers_never_see_half_a_file() {
     kit.kdb().arg("init").ok();
     let mut text = String::new();
     for i in 0..300 {
-        text.push_str(&format!("[[task]]\nname = \"t{i:03}\"\nschedule = \"@daily\"\ncommand = \"true\"\n\n"));
+        text.push_str(&format!(
+            "[[task]]\nname = \"t{i:03}\"\nschedule = \"@daily\"\ncommand = \"true\"\n\n"
+        ));
     }
     let f = kit.file("many.toml", &text);
     let mut child = kit.ctl().arg("apply").arg(&f).spawn();
@@ -127,14 +174,19 @@ fn apply_is_one_transaction_readers_never_see_half_a_file() {
     let mut seen = std::collections::BTreeSet::new();
     loop {
         let done = child.try_wait().unwrap().is_some();
-        let n: i64 = c.query_row("SELECT count(*) FROM supervisor_tasks", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM supervisor_tasks", [], |r| r.get(0))
+            .unwrap();
         seen.insert(n);
         if done {
             break;
         }
     }
     assert!(child.wait().unwrap().success());
-    assert!(seen.iter().all(|n| *n == 0 || *n == 300), "a reader saw a partial apply: {seen:?}");
+    assert!(
+        seen.iter().all(|n| *n == 0 || *n == 300),
+        "a reader saw a partial apply: {seen:?}"
+    );
     assert!(seen.contains(&300));
 }
 
@@ -246,7 +298,11 @@ fn export_then_apply_reproduces_the_tasks_exactly() {
     out.stdout_has("5 tasks, 5 changed");
     assert_eq!(state(&b), (text.clone(), json_a.clone(), list_a.clone()));
     // And applying it back onto the original changes nothing.
-    a.ctl().arg("apply").arg(&exported).ok().stdout_has("0 changed, 5 unchanged");
+    a.ctl()
+        .arg("apply")
+        .arg(&exported)
+        .ok()
+        .stdout_has("0 changed, 5 unchanged");
     assert_eq!(state(&a), (text, json_a, list_a));
 }
 
@@ -265,7 +321,11 @@ fn add_keeps_the_argv_exactly_and_never_joins_it() {
         "--looks-like-a-flag",
         "zażółć 🦀",
     ];
-    kit.ctl().args(["add", "args", "--schedule", "@daily", "--"]).args(argv).ok().stdout_has("created args");
+    kit.ctl()
+        .args(["add", "args", "--schedule", "@daily", "--"])
+        .args(argv)
+        .ok()
+        .stdout_has("created args");
     let j = kit.ctl().args(["show", "args", "--json"]).ok().json();
     assert_eq!(j["task"]["command"], json!(argv));
     let e = kit.ctl().args(["export", "--json"]).ok().json();
@@ -281,11 +341,31 @@ fn add_keeps_the_argv_exactly_and_never_joins_it() {
 #[test]
 fn add_shell_stores_one_string_for_sh() {
     let kit = Kit::new();
-    kit.ctl().args(["add", "sh1", "-s", "@daily", "--shell", "--", "echo \"$0\" && echo two | tr a-z A-Z"]).ok();
-    kit.ctl().args(["add", "sh2", "-s", "@daily", "--shell", "--", "echo", "a", "b"]).ok();
+    kit.ctl()
+        .args([
+            "add",
+            "sh1",
+            "-s",
+            "@daily",
+            "--shell",
+            "--",
+            "echo \"$0\" && echo two | tr a-z A-Z",
+        ])
+        .ok();
+    kit.ctl()
+        .args([
+            "add", "sh2", "-s", "@daily", "--shell", "--", "echo", "a", "b",
+        ])
+        .ok();
     let e = kit.ctl().args(["export", "--json"]).ok().json();
-    assert_eq!(e["task"][0]["command"], "echo \"$0\" && echo two | tr a-z A-Z");
-    assert_eq!(e["task"][1]["command"], "echo a b", "several words are joined by single spaces");
+    assert_eq!(
+        e["task"][0]["command"],
+        "echo \"$0\" && echo two | tr a-z A-Z"
+    );
+    assert_eq!(
+        e["task"][1]["command"], "echo a b",
+        "several words are joined by single spaces"
+    );
     kit.run().arg("sh1").ok();
     let out: Vec<u8> = kit.scalar("SELECT output FROM supervisor_executions WHERE task = 'sh1'");
     assert_eq!(String::from_utf8(out).unwrap(), "/bin/sh\nTWO\n");
@@ -298,9 +378,37 @@ fn add_stores_every_option_it_takes() {
     std::fs::create_dir_all(&cwd).unwrap();
     let j = kit
         .ctl()
-        .args(["add", "opts", "--schedule", "30 2 * * 1", "--tz", "Europe/Warsaw", "--timeout", "10m"])
-        .args(["--env", "A=1", "--env", "B=x=y", "--env", "EMPTY=", "--overlap", "allow", "--retries", "2"])
-        .args(["--retry-delay", "1m", "--catch-up", "none", "--description", "two words", "--disabled"])
+        .args([
+            "add",
+            "opts",
+            "--schedule",
+            "30 2 * * 1",
+            "--tz",
+            "Europe/Warsaw",
+            "--timeout",
+            "10m",
+        ])
+        .args([
+            "--env",
+            "A=1",
+            "--env",
+            "B=x=y",
+            "--env",
+            "EMPTY=",
+            "--overlap",
+            "allow",
+            "--retries",
+            "2",
+        ])
+        .args([
+            "--retry-delay",
+            "1m",
+            "--catch-up",
+            "none",
+            "--description",
+            "two words",
+            "--disabled",
+        ])
         .arg("--cwd")
         .arg(&cwd)
         .args(["--json", "--", "/bin/true"])
@@ -320,18 +428,34 @@ fn add_stores_every_option_it_takes() {
     );
     let show = kit.ctl().args(["show", "opts", "--json"]).ok().json();
     assert_eq!(show["enabled"], false);
-    assert_eq!(show["task"]["disabled_reason"], Value::Null, "disabled by its declaration, not by kit");
+    assert_eq!(
+        show["task"]["disabled_reason"],
+        Value::Null,
+        "disabled by its declaration, not by kit"
+    );
 }
 
 #[test]
 fn add_refuses_an_existing_name_unless_asked_to_update() {
     let kit = Kit::new();
-    kit.ctl().args(["add", "x", "-s", "@daily", "--", "one"]).ok();
+    kit.ctl()
+        .args(["add", "x", "-s", "@daily", "--", "one"])
+        .ok();
     let before = state(&kit);
-    kit.ctl().args(["add", "x", "-s", "@hourly", "--", "two"]).run().fails().stderr_has("already exists");
+    kit.ctl()
+        .args(["add", "x", "-s", "@hourly", "--", "two"])
+        .run()
+        .fails()
+        .stderr_has("already exists");
     assert_eq!(state(&kit), before);
-    kit.ctl().args(["add", "x", "-s", "@hourly", "--update", "--", "two"]).ok().stdout_has("updated x");
-    kit.ctl().args(["add", "x", "-s", "@hourly", "--update", "--", "two"]).ok().stdout_has("unchanged x");
+    kit.ctl()
+        .args(["add", "x", "-s", "@hourly", "--update", "--", "two"])
+        .ok()
+        .stdout_has("updated x");
+    kit.ctl()
+        .args(["add", "x", "-s", "@hourly", "--update", "--", "two"])
+        .ok()
+        .stdout_has("unchanged x");
     let e = kit.ctl().args(["export", "--json"]).ok().json();
     assert_eq!(e["task"][0]["command"], json!(["two"]));
 }
@@ -347,21 +471,39 @@ fn rm_enable_disable_list_and_show_work_and_speak_json() {
     assert_eq!(l[1]["command"], json!(["echo", "beta"]));
     assert_eq!(l[1]["last_run"], Value::Null);
     let table = kit.ctl().arg("list").ok();
-    assert_eq!(table.lines().len(), 3, "a header and one line per task:\n{}", table.stdout);
+    assert_eq!(
+        table.lines().len(),
+        3,
+        "a header and one line per task:\n{}",
+        table.stdout
+    );
     table.stdout_has("alpha").stdout_has("*/5 * * * *");
 
     let j = kit.ctl().args(["disable", "alpha", "--json"]).ok().json();
-    assert_eq!(j, json!({"name": "alpha", "enabled": false, "changed": true}));
-    kit.ctl().args(["disable", "alpha"]).ok().stdout_has("alpha was already disabled");
+    assert_eq!(
+        j,
+        json!({"name": "alpha", "enabled": false, "changed": true})
+    );
+    kit.ctl()
+        .args(["disable", "alpha"])
+        .ok()
+        .stdout_has("alpha was already disabled");
     assert_eq!(list_json(&kit)[0]["enabled"], false);
     assert_eq!(list_json(&kit)[0]["next"], "disabled");
     let s = kit.ctl().args(["show", "alpha", "--json"]).ok().json();
     assert_eq!(s["enabled"], false);
     assert_eq!(s["task"]["disabled_reason"], "disabled by kit-ctl");
-    kit.ctl().args(["show", "alpha"]).ok().stdout_has("enabled:    false");
+    kit.ctl()
+        .args(["show", "alpha"])
+        .ok()
+        .stdout_has("enabled:    false");
     // The export says disabled too, so apply of it keeps it so.
     assert!(export(&kit).contains("enabled = false"));
-    kit.ctl().args(["enable", "alpha", "beta"]).ok().stdout_has("enabled alpha").stdout_has("beta was already enabled");
+    kit.ctl()
+        .args(["enable", "alpha", "beta"])
+        .ok()
+        .stdout_has("enabled alpha")
+        .stdout_has("beta was already enabled");
     let s = kit.ctl().args(["show", "alpha", "--json"]).ok().json();
     assert_eq!(s["enabled"], true);
     assert_eq!(s["task"]["disabled_reason"], Value::Null);
@@ -373,15 +515,27 @@ fn rm_enable_disable_list_and_show_work_and_speak_json() {
 
     // rm of several names is all or nothing.
     let before = state(&kit);
-    kit.ctl().args(["rm", "alpha", "nope"]).run().code(2).stderr_has("no task named \"nope\"");
+    kit.ctl()
+        .args(["rm", "alpha", "nope"])
+        .run()
+        .code(2)
+        .stderr_has("no task named \"nope\"");
     assert_eq!(state(&kit), before);
     let j = kit.ctl().args(["rm", "alpha", "--json"]).ok().json();
     assert_eq!(j, json!({"name": "alpha", "change": "removed"}));
     assert_eq!(names(&kit), ["beta"]);
     for cmd in ["show", "enable", "disable", "rm"] {
-        kit.ctl().args([cmd, "alpah"]).run().code(2).stderr_has("no task named \"alpah\"");
+        kit.ctl()
+            .args([cmd, "alpah"])
+            .run()
+            .code(2)
+            .stderr_has("no task named \"alpah\"");
     }
-    kit.ctl().args(["show", "bta"]).run().code(2).stderr_has("did you mean: beta");
+    kit.ctl()
+        .args(["show", "bta"])
+        .run()
+        .code(2)
+        .stderr_has("did you mean: beta");
 }
 
 /// A bad file: the text, the line the error must name, and words it must say.
@@ -408,38 +562,206 @@ fn bad_cases() -> Vec<Bad> {
     let sched = "schedule = \"@daily\"\n";
     let cmd = "command = \"true\"\n";
     vec![
-        Bad { what: "TOML syntax", text: task(&format!("{sched}command = \"true\n")), line: p + 4, says: &["command"] },
-        Bad { what: "TOML syntax: bare word", text: task(&format!("{sched}command = true false\n")), line: p + 4, says: &[] },
-        Bad { what: "unknown top-level key", text: format!("colour = \"blue\"\n{g}"), line: 1, says: &["unknown field `colour`", "expected `settings` or `task`"] },
-        Bad { what: "unknown top-level table", text: format!("{g}[tasks]\nname = \"x\"\n"), line: p + 1, says: &["unknown field `tasks`"] },
-        Bad { what: "a key after a task belongs to it", text: format!("{g}colour = \"blue\"\n"), line: p + 1, says: &["unknown field `colour`"] },
-        Bad { what: "unknown task key", text: task(&format!("{sched}{cmd}timout = \"5m\"\n")), line: p + 5, says: &["unknown field `timout`"] },
-        Bad { what: "unknown settings key", text: format!("{g}[settings]\ntimezone = \"UTC\"\nnotfy = \"x\"\n"), line: p + 3, says: &["unknown field `notfy`"] },
-        Bad { what: "unknown settings.recovery key", text: format!("{g}[settings.recovery]\ncooldown = \"1m\"\nretries = 2\n"), line: p + 3, says: &["unknown field `retries`"] },
-        Bad { what: "unknown task.recovery key", text: task(&format!("{sched}{cmd}[task.recovery]\nactions = []\nescalation = \"disable\"\n")), line: p + 7, says: &["unknown field `escalation`"] },
-        Bad { what: "unknown task.limits key", text: task(&format!("{sched}{cmd}[task.limits]\nmemory = \"1G\"\n")), line: p + 6, says: &["unknown field `memory`"] },
-        Bad { what: "unknown inline-table key", text: task(&format!("{sched}{cmd}crashloop = {{ failures = 2, within = \"1m\", over = 3 }}\n")), line: p + 5, says: &["unknown field `over`"] },
-        Bad { what: "bad name", text: format!("{g}[[task]]\nname = \"Bad Name\"\n{sched}{cmd}"), line: p + 2, says: &["name", "Bad Name"] },
-        Bad { what: "bad name: slash", text: format!("{g}[[task]]\nname = \"a/b\"\n{sched}{cmd}"), line: p + 2, says: &["name", "a/b"] },
-        Bad { what: "bad schedule", text: task(&format!("{cmd}schedule = \"61 * * * *\"\n")), line: p + 4, says: &["schedule", "61"] },
-        Bad { what: "bad schedule macro", text: task(&format!("{cmd}schedule = \"@fortnightly\"\n")), line: p + 4, says: &["schedule", "@fortnightly"] },
-        Bad { what: "bad @every", text: task(&format!("{cmd}schedule = \"@every 10\"\n")), line: p + 4, says: &["schedule", "@every"] },
-        Bad { what: "bad duration", text: task(&format!("{sched}{cmd}timeout = \"10 parsecs\"\n")), line: p + 5, says: &["timeout", "10 parsecs"] },
-        Bad { what: "duration without a unit", text: task(&format!("{sched}{cmd}retry_delay = \"30\"\n")), line: p + 5, says: &["retry_delay", "no unit"] },
-        Bad { what: "bad nested duration", text: task(&format!("{sched}{cmd}[task.recovery]\ncooldown = \"soon\"\n")), line: p + 6, says: &["cooldown", "soon"] },
-        Bad { what: "bad settings duration", text: format!("[settings]\nretention = \"forever\"\n\n{g}"), line: 2, says: &["retention", "forever"] },
-        Bad { what: "duplicate name", text: format!("{g}[[task]]\nname = \"fresh\"\n{sched}{cmd}"), line: p + 2, says: &["duplicate", "fresh", "line 7"] },
-        Bad { what: "bad task timezone", text: task(&format!("{sched}{cmd}timezone = \"Mars/Olympus\"\n")), line: p + 5, says: &["timezone", "Mars/Olympus"] },
-        Bad { what: "bad settings timezone", text: format!("{g}[settings]\nnotify = \"n\"\ntimezone = \"Europe/Atlantis\"\n"), line: p + 3, says: &["timezone", "Europe/Atlantis"] },
-        Bad { what: "empty command string", text: task(&format!("{sched}command = \"  \"\n")), line: p + 4, says: &["command", "empty"] },
-        Bad { what: "empty command array", text: task(&format!("{sched}command = []\n")), line: p + 4, says: &["command", "empty"] },
-        Bad { what: "empty program in array", text: task(&format!("{sched}command = [\"\", \"x\"]\n")), line: p + 4, says: &["command", "empty"] },
-        Bad { what: "missing command", text: task(sched), line: p + 1, says: &["missing field `command`"] },
-        Bad { what: "command of the wrong type", text: task(&format!("{sched}command = 5\n")), line: p + 4, says: &["command", "string"] },
-        Bad { what: "bad enum", text: task(&format!("{sched}{cmd}overlap = \"sometimes\"\n")), line: p + 5, says: &["overlap", "sometimes"] },
-        Bad { what: "bad recovery action", text: task(&format!("{sched}{cmd}[task.recovery]\nactions = [\"reboot:now\"]\n")), line: p + 6, says: &["recovery.actions", "reboot:now"] },
-        Bad { what: "negative number", text: task(&format!("{sched}{cmd}retries = -1\n")), line: p + 5, says: &["retries", "-1"] },
-        Bad { what: "relative-looking but bad cwd type", text: task(&format!("{sched}{cmd}cwd = 7\n")), line: p + 5, says: &["cwd"] },
+        Bad {
+            what: "TOML syntax",
+            text: task(&format!("{sched}command = \"true\n")),
+            line: p + 4,
+            says: &["command"],
+        },
+        Bad {
+            what: "TOML syntax: bare word",
+            text: task(&format!("{sched}command = true false\n")),
+            line: p + 4,
+            says: &[],
+        },
+        Bad {
+            what: "unknown top-level key",
+            text: format!("colour = \"blue\"\n{g}"),
+            line: 1,
+            says: &["unknown field `colour`", "expected `settings` or `task`"],
+        },
+        Bad {
+            what: "unknown top-level table",
+            text: format!("{g}[tasks]\nname = \"x\"\n"),
+            line: p + 1,
+            says: &["unknown field `tasks`"],
+        },
+        Bad {
+            what: "a key after a task belongs to it",
+            text: format!("{g}colour = \"blue\"\n"),
+            line: p + 1,
+            says: &["unknown field `colour`"],
+        },
+        Bad {
+            what: "unknown task key",
+            text: task(&format!("{sched}{cmd}timout = \"5m\"\n")),
+            line: p + 5,
+            says: &["unknown field `timout`"],
+        },
+        Bad {
+            what: "unknown settings key",
+            text: format!("{g}[settings]\ntimezone = \"UTC\"\nnotfy = \"x\"\n"),
+            line: p + 3,
+            says: &["unknown field `notfy`"],
+        },
+        Bad {
+            what: "unknown settings.recovery key",
+            text: format!("{g}[settings.recovery]\ncooldown = \"1m\"\nretries = 2\n"),
+            line: p + 3,
+            says: &["unknown field `retries`"],
+        },
+        Bad {
+            what: "unknown task.recovery key",
+            text: task(&format!(
+                "{sched}{cmd}[task.recovery]\nactions = []\nescalation = \"disable\"\n"
+            )),
+            line: p + 7,
+            says: &["unknown field `escalation`"],
+        },
+        Bad {
+            what: "unknown task.limits key",
+            text: task(&format!("{sched}{cmd}[task.limits]\nmemory = \"1G\"\n")),
+            line: p + 6,
+            says: &["unknown field `memory`"],
+        },
+        Bad {
+            what: "unknown inline-table key",
+            text: task(&format!(
+                "{sched}{cmd}crashloop = {{ failures = 2, within = \"1m\", over = 3 }}\n"
+            )),
+            line: p + 5,
+            says: &["unknown field `over`"],
+        },
+        Bad {
+            what: "bad name",
+            text: format!("{g}[[task]]\nname = \"Bad Name\"\n{sched}{cmd}"),
+            line: p + 2,
+            says: &["name", "Bad Name"],
+        },
+        Bad {
+            what: "bad name: slash",
+            text: format!("{g}[[task]]\nname = \"a/b\"\n{sched}{cmd}"),
+            line: p + 2,
+            says: &["name", "a/b"],
+        },
+        Bad {
+            what: "bad schedule",
+            text: task(&format!("{cmd}schedule = \"61 * * * *\"\n")),
+            line: p + 4,
+            says: &["schedule", "61"],
+        },
+        Bad {
+            what: "bad schedule macro",
+            text: task(&format!("{cmd}schedule = \"@fortnightly\"\n")),
+            line: p + 4,
+            says: &["schedule", "@fortnightly"],
+        },
+        Bad {
+            what: "bad @every",
+            text: task(&format!("{cmd}schedule = \"@every 10\"\n")),
+            line: p + 4,
+            says: &["schedule", "@every"],
+        },
+        Bad {
+            what: "bad duration",
+            text: task(&format!("{sched}{cmd}timeout = \"10 parsecs\"\n")),
+            line: p + 5,
+            says: &["timeout", "10 parsecs"],
+        },
+        Bad {
+            what: "duration without a unit",
+            text: task(&format!("{sched}{cmd}retry_delay = \"30\"\n")),
+            line: p + 5,
+            says: &["retry_delay", "no unit"],
+        },
+        Bad {
+            what: "bad nested duration",
+            text: task(&format!(
+                "{sched}{cmd}[task.recovery]\ncooldown = \"soon\"\n"
+            )),
+            line: p + 6,
+            says: &["cooldown", "soon"],
+        },
+        Bad {
+            what: "bad settings duration",
+            text: format!("[settings]\nretention = \"forever\"\n\n{g}"),
+            line: 2,
+            says: &["retention", "forever"],
+        },
+        Bad {
+            what: "duplicate name",
+            text: format!("{g}[[task]]\nname = \"fresh\"\n{sched}{cmd}"),
+            line: p + 2,
+            says: &["duplicate", "fresh", "line 7"],
+        },
+        Bad {
+            what: "bad task timezone",
+            text: task(&format!("{sched}{cmd}timezone = \"Mars/Olympus\"\n")),
+            line: p + 5,
+            says: &["timezone", "Mars/Olympus"],
+        },
+        Bad {
+            what: "bad settings timezone",
+            text: format!("{g}[settings]\nnotify = \"n\"\ntimezone = \"Europe/Atlantis\"\n"),
+            line: p + 3,
+            says: &["timezone", "Europe/Atlantis"],
+        },
+        Bad {
+            what: "empty command string",
+            text: task(&format!("{sched}command = \"  \"\n")),
+            line: p + 4,
+            says: &["command", "empty"],
+        },
+        Bad {
+            what: "empty command array",
+            text: task(&format!("{sched}command = []\n")),
+            line: p + 4,
+            says: &["command", "empty"],
+        },
+        Bad {
+            what: "empty program in array",
+            text: task(&format!("{sched}command = [\"\", \"x\"]\n")),
+            line: p + 4,
+            says: &["command", "empty"],
+        },
+        Bad {
+            what: "missing command",
+            text: task(sched),
+            line: p + 1,
+            says: &["missing field `command`"],
+        },
+        Bad {
+            what: "command of the wrong type",
+            text: task(&format!("{sched}command = 5\n")),
+            line: p + 4,
+            says: &["command", "string"],
+        },
+        Bad {
+            what: "bad enum",
+            text: task(&format!("{sched}{cmd}overlap = \"sometimes\"\n")),
+            line: p + 5,
+            says: &["overlap", "sometimes"],
+        },
+        Bad {
+            what: "bad recovery action",
+            text: task(&format!(
+                "{sched}{cmd}[task.recovery]\nactions = [\"reboot:now\"]\n"
+            )),
+            line: p + 6,
+            says: &["recovery.actions", "reboot:now"],
+        },
+        Bad {
+            what: "negative number",
+            text: task(&format!("{sched}{cmd}retries = -1\n")),
+            line: p + 5,
+            says: &["retries", "-1"],
+        },
+        Bad {
+            what: "relative-looking but bad cwd type",
+            text: task(&format!("{sched}{cmd}cwd = 7\n")),
+            line: p + 5,
+            says: &["cwd"],
+        },
     ]
 }
 
@@ -457,12 +779,33 @@ fn every_bad_file_is_refused_naming_file_line_and_field_and_applies_nothing() {
             }
             let out = cmd.arg("--prune").run().code(2);
             let at = format!("{}:{}: ", f.display(), bad.line);
-            assert!(out.stderr.contains(&at), "{}: expected {at:?} in:\n{}", bad.what, out.stderr);
+            assert!(
+                out.stderr.contains(&at),
+                "{}: expected {at:?} in:\n{}",
+                bad.what,
+                out.stderr
+            );
             for word in bad.says {
-                assert!(out.stderr.contains(word), "{}: expected {word:?} in:\n{}", bad.what, out.stderr);
+                assert!(
+                    out.stderr.contains(word),
+                    "{}: expected {word:?} in:\n{}",
+                    bad.what,
+                    out.stderr
+                );
             }
-            assert_eq!(out.stderr.lines().count(), 1, "{}: one line:\n{}", bad.what, out.stderr);
-            assert!(out.stdout.is_empty(), "{}: printed changes:\n{}", bad.what, out.stdout);
+            assert_eq!(
+                out.stderr.lines().count(),
+                1,
+                "{}: one line:\n{}",
+                bad.what,
+                out.stderr
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "{}: printed changes:\n{}",
+                bad.what,
+                out.stdout
+            );
         }
         assert_eq!(state(&kit), before, "{}: something was applied", bad.what);
     }
@@ -474,13 +817,28 @@ fn a_missing_or_unreadable_task_file_is_a_clear_error() {
     kit.tasks(TWO);
     let before = state(&kit);
     let missing = kit.path("nope.toml");
-    kit.ctl().arg("apply").arg(&missing).run().code(2).stderr_has(&missing.display().to_string());
+    kit.ctl()
+        .arg("apply")
+        .arg(&missing)
+        .run()
+        .code(2)
+        .stderr_has(&missing.display().to_string());
     let dir = kit.path("adir");
     std::fs::create_dir_all(&dir).unwrap();
-    kit.ctl().arg("apply").arg(&dir).run().code(2).stderr_has("adir");
+    kit.ctl()
+        .arg("apply")
+        .arg(&dir)
+        .run()
+        .code(2)
+        .stderr_has("adir");
     let binary = kit.path("bin.toml");
     std::fs::write(&binary, b"\xff\xfe[[task]]\n").unwrap();
-    kit.ctl().arg("apply").arg(&binary).run().code(2).stderr_has("bin.toml");
+    kit.ctl()
+        .arg("apply")
+        .arg(&binary)
+        .run()
+        .code(2)
+        .stderr_has("bin.toml");
     assert_eq!(state(&kit), before);
 }
 
@@ -490,22 +848,88 @@ fn bad_add_flags_are_refused_and_store_nothing() {
     kit.tasks(TWO);
     let before = state(&kit);
     let cases: &[(&[&str], &[&str])] = &[
-        (&["add", "Bad", "-s", "@daily", "--", "true"], &["name", "Bad"]),
-        (&["add", "b", "-s", "* * *", "--", "true"], &["schedule", "5 fields"]),
-        (&["add", "b", "-s", "@daily", "--timeout", "5", "--", "true"], &["--timeout", "no unit"]),
-        (&["add", "b", "-s", "@daily", "--retry-delay", "soon", "--", "true"], &["--retry-delay", "soon"]),
-        (&["add", "b", "-s", "@daily", "--tz", "Mars/X", "--", "true"], &["timezone", "Mars/X"]),
-        (&["add", "b", "-s", "@daily", "--", ""], &["command", "empty"]),
-        (&["add", "b", "-s", "@daily", "--shell", "--", " "], &["command", "empty"]),
-        (&["add", "b", "-s", "@daily", "--overlap", "often", "--", "true"], &["--overlap", "often"]),
-        (&["add", "b", "-s", "@daily", "--catch-up", "all", "--", "true"], &["--catch-up", "all"]),
-        (&["add", "b", "-s", "@daily", "--env", "NOEQUALS", "--", "true"], &["--env", "NOEQUALS"]),
-        (&["add", "b", "-s", "@daily", "--env", "=v", "--", "true"], &["env"]),
+        (
+            &["add", "Bad", "-s", "@daily", "--", "true"],
+            &["name", "Bad"],
+        ),
+        (
+            &["add", "b", "-s", "* * *", "--", "true"],
+            &["schedule", "5 fields"],
+        ),
+        (
+            &["add", "b", "-s", "@daily", "--timeout", "5", "--", "true"],
+            &["--timeout", "no unit"],
+        ),
+        (
+            &[
+                "add",
+                "b",
+                "-s",
+                "@daily",
+                "--retry-delay",
+                "soon",
+                "--",
+                "true",
+            ],
+            &["--retry-delay", "soon"],
+        ),
+        (
+            &["add", "b", "-s", "@daily", "--tz", "Mars/X", "--", "true"],
+            &["timezone", "Mars/X"],
+        ),
+        (
+            &["add", "b", "-s", "@daily", "--", ""],
+            &["command", "empty"],
+        ),
+        (
+            &["add", "b", "-s", "@daily", "--shell", "--", " "],
+            &["command", "empty"],
+        ),
+        (
+            &[
+                "add",
+                "b",
+                "-s",
+                "@daily",
+                "--overlap",
+                "often",
+                "--",
+                "true",
+            ],
+            &["--overlap", "often"],
+        ),
+        (
+            &[
+                "add",
+                "b",
+                "-s",
+                "@daily",
+                "--catch-up",
+                "all",
+                "--",
+                "true",
+            ],
+            &["--catch-up", "all"],
+        ),
+        (
+            &[
+                "add", "b", "-s", "@daily", "--env", "NOEQUALS", "--", "true",
+            ],
+            &["--env", "NOEQUALS"],
+        ),
+        (
+            &["add", "b", "-s", "@daily", "--env", "=v", "--", "true"],
+            &["env"],
+        ),
     ];
     for (args, says) in cases {
         let out = kit.ctl().args(*args).run().code(2);
         for w in *says {
-            assert!(out.stderr.contains(w), "{args:?}: expected {w:?} in {}", out.stderr);
+            assert!(
+                out.stderr.contains(w),
+                "{args:?}: expected {w:?} in {}",
+                out.stderr
+            );
         }
     }
     // clap's own usage errors (no command, no schedule) exit 2 as well.
@@ -526,6 +950,10 @@ fn apply_waits_for_a_busy_db_instead_of_failing() {
     std::thread::sleep(Duration::from_millis(300));
     c.execute_batch("COMMIT").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(names(&kit), ["alpha", "beta"]);
 }

@@ -93,29 +93,42 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 println!("path:           {}", r.path);
                 println!("integrity:      {}", r.integrity.join("; "));
-                println!("schema version: {} (this kit: {})", r.schema_version, r.supported_version);
+                println!(
+                    "schema version: {} (this kit: {})",
+                    r.schema_version, r.supported_version
+                );
                 println!("tasks:          {}", r.tasks);
-                println!("executions:     {} ({} open)", r.executions, r.open_executions);
+                println!(
+                    "executions:     {} ({} open)",
+                    r.executions, r.open_executions
+                );
             }
             return Ok(if r.ok { 0 } else { 1 });
         }
         Cmd::Checkpoint => {
             let (busy, log, done) = store.checkpoint()?;
             if cli.json {
-                print_json(&serde_json::json!({ "busy": busy != 0, "wal_frames": log, "checkpointed": done }));
+                print_json(
+                    &serde_json::json!({ "busy": busy != 0, "wal_frames": log, "checkpointed": done }),
+                );
             } else {
-                println!("checkpointed {done} of {log} WAL frames{}", if busy != 0 { " (busy: partial)" } else { "" });
+                println!(
+                    "checkpointed {done} of {log} WAL frames{}",
+                    if busy != 0 { " (busy: partial)" } else { "" }
+                );
             }
         }
         Cmd::Prune { older_than, now } => {
             let now = clock::now(now.as_deref())?;
             let age = match older_than {
-                Some(t) => Dur::parse(&t).map_err(|e| Error::invalid(format!("--older-than: {e}")))?,
+                Some(t) => {
+                    Dur::parse(&t).map_err(|e| Error::invalid(format!("--older-than: {e}")))?
+                }
                 None => Dur(Settings::load(&store.conn)?.retention()),
             };
-            let cutoff = now
-                .checked_sub_signed(age.chrono())
-                .ok_or_else(|| Error::invalid(format!("--older-than {age} reaches before year 1")))?;
+            let cutoff = now.checked_sub_signed(age.chrono()).ok_or_else(|| {
+                Error::invalid(format!("--older-than {age} reaches before year 1"))
+            })?;
             let r = store.prune(cutoff)?;
             if cli.json {
                 print_json(&r);
@@ -138,7 +151,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let (dest, rotate) = match (dest, dir) {
                 (Some(d), None) => (d, None),
                 (None, Some(dir)) => {
-                    let name = format!("kit-{}.db", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+                    let name =
+                        format!("kit-{}.db", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
                     (dir.join(name), Some(dir))
                 }
                 _ => bail!("give a destination file or --dir DIR"),
@@ -151,7 +165,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if cli.json {
                 print_json(&serde_json::json!({ "backup": r, "removed": removed }));
             } else {
-                println!("backed up {} to {} ({} bytes)", r.source, r.destination, r.bytes);
+                println!(
+                    "backed up {} to {} ({} bytes)",
+                    r.source, r.destination, r.bytes
+                );
                 for f in removed {
                     println!("removed old backup {}", f.display());
                 }
@@ -165,7 +182,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 /// `kit-YYYYMMDDTHHMMSS.mmmZ.db`, the names `backup --dir` writes. Only these
 /// are ever rotated away: anything else in the directory is the user's.
 fn is_timestamped_backup(name: &str) -> bool {
-    let Some(stamp) = name.strip_prefix("kit-").and_then(|n| n.strip_suffix("Z.db")) else {
+    let Some(stamp) = name
+        .strip_prefix("kit-")
+        .and_then(|n| n.strip_suffix("Z.db"))
+    else {
         return false;
     };
     let b = stamp.as_bytes();
@@ -182,7 +202,11 @@ fn rotate_backups(dir: &std::path::Path, keep: usize) -> anyhow::Result<Vec<Path
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_timestamped_backup))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_timestamped_backup)
+        })
         .collect();
     files.sort();
     let excess = files.len().saturating_sub(keep);

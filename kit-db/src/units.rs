@@ -47,7 +47,9 @@ impl fmt::Display for Dur {
             return f.write_str("0s");
         }
         // humantime writes "1h 30m"; task files and URLs want "1h30m".
-        let text = humantime::format_duration(self.0).to_string().replace(' ', "");
+        let text = humantime::format_duration(self.0)
+            .to_string()
+            .replace(' ', "");
         f.write_str(&text)
     }
 }

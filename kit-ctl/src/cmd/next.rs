@@ -31,7 +31,9 @@ pub struct NextArgs {
 
 pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let from = match &a.from {
-        Some(f) => clock::parse_instant(f).map_err(|e| kit_db::Error::invalid(format!("--from: {e}")))?,
+        Some(f) => {
+            clock::parse_instant(f).map_err(|e| kit_db::Error::invalid(format!("--from: {e}")))?
+        }
         None => ctx.now()?,
     };
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
@@ -48,7 +50,8 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         (None, Some(s)) => {
             let zone = match &a.tz {
-                Some(z) => validate_timezone(z).map_err(|e| kit_db::Error::invalid(format!("--tz: {e}")))?,
+                Some(z) => validate_timezone(z)
+                    .map_err(|e| kit_db::Error::invalid(format!("--tz: {e}")))?,
                 None => match kit_db::Store::open_default(ctx.db.db.as_deref()) {
                     Ok(store) => Settings::load(&store.conn)?.zone(),
                     Err(_) => kit_db::settings::system_zone(),

@@ -119,8 +119,10 @@ impl Store {
         // pages, 1 MiB) because every process that opens the DB first has to
         // read the WAL's frames (a 4 MiB WAL costs each kit-run ~5 ms), yet
         // large enough that the checkpoint's fsyncs are rare.
-        self.conn
-            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        self.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         Ok(())
     }
 
@@ -251,7 +253,10 @@ fn preflight(path: &Path) -> Result<Preflight> {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| bad(format!("cannot create database: {e}")))?;
-            Ok(Preflight { existed: false, wal: false })
+            Ok(Preflight {
+                existed: false,
+                wal: false,
+            })
         }
         Err(e) => Err(bad(format!("cannot access database: {e}"))),
     }

@@ -167,7 +167,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError
             }
         }
         if message.contains("untagged enum Command") {
-            message = "expected a string (run by /bin/sh -c) or an array of strings (exec'd as is)".into();
+            message = "expected a string (run by /bin/sh -c) or an array of strings (exec'd as is)"
+                .into();
         }
         // toml's value errors ("invalid duration ...") do not say whose value
         // it was: name the key the value belongs to.
@@ -286,7 +287,10 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(e.line, Some(12), "{e}");
-        let e = p(&format!("[settings]\nnotify = \"n\"\ntimezone = \"Mars/X\"\n\n{good}")).unwrap_err();
+        let e = p(&format!(
+            "[settings]\nnotify = \"n\"\ntimezone = \"Mars/X\"\n\n{good}"
+        ))
+        .unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         let e = p(&format!("{good}[settings]\n\ntimezone = \"Mars/X\"\n")).unwrap_err();
         assert_eq!(e.line, Some(8), "{e}");

@@ -75,9 +75,10 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 fn validate_command(field: &str, c: &Command) -> Result<(), FieldError> {
     match c {
         Command::Shell(s) if s.trim().is_empty() => Err(err(field, "empty command")),
-        Command::Argv(v) if v.is_empty() || v[0].is_empty() => {
-            Err(err(field, "empty command: the array needs at least the program"))
-        }
+        Command::Argv(v) if v.is_empty() || v[0].is_empty() => Err(err(
+            field,
+            "empty command: the array needs at least the program",
+        )),
         Command::Argv(v) if v.iter().any(|a| a.contains('\0')) => {
             Err(err(field, "an argument contains a NUL byte"))
         }
@@ -94,8 +95,9 @@ pub fn validate_action(a: &str) -> Result<(), String> {
         format!("invalid action {a:?}: expected restart:DAEMON, run:TASK or exec:COMMAND")
     })?;
     match kind {
-        "restart" | "run" => validate_name(arg)
-            .map_err(|e| format!("invalid action {a:?}: {}", e.message)),
+        "restart" | "run" => {
+            validate_name(arg).map_err(|e| format!("invalid action {a:?}: {}", e.message))
+        }
         "exec" if !arg.trim().is_empty() => Ok(()),
         "exec" => Err(format!("invalid action {a:?}: empty command")),
         _ => Err(format!(
@@ -110,8 +112,14 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
     let schedule = Schedule::parse(&t.schedule).map_err(|e| err("schedule", e.to_string()))?;
     // Instants past year 9999 would overflow the fixed-width stored time
     // format (and its text order), so intervals share the duration cap.
-    if schedule.every().is_some_and(|d| d > crate::units::Dur::MAX.0) {
-        return Err(err("schedule", "@every: the interval is too long (at most 100 years)"));
+    if schedule
+        .every()
+        .is_some_and(|d| d > crate::units::Dur::MAX.0)
+    {
+        return Err(err(
+            "schedule",
+            "@every: the interval is too long (at most 100 years)",
+        ));
     }
     validate_command("command", &t.command)?;
     if let Some(tz) = &t.timezone {
@@ -144,7 +152,10 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
             return Err(err("env", format!("invalid variable name {key:?}")));
         }
         if value.contains('\0') {
-            return Err(err("env", format!("the value of {key} contains a NUL byte")));
+            return Err(err(
+                "env",
+                format!("the value of {key} contains a NUL byte"),
+            ));
         }
     }
     if let Some(s) = &t.stop_signal {
@@ -213,8 +224,14 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("term").unwrap(), nix::sys::signal::Signal::SIGTERM);
-        assert_eq!(parse_signal("SIGHUP").unwrap(), nix::sys::signal::Signal::SIGHUP);
+        assert_eq!(
+            parse_signal("term").unwrap(),
+            nix::sys::signal::Signal::SIGTERM
+        );
+        assert_eq!(
+            parse_signal("SIGHUP").unwrap(),
+            nix::sys::signal::Signal::SIGHUP
+        );
         assert!(parse_signal("SIGNOPE").is_err());
     }
 }
