@@ -47,7 +47,14 @@ pub fn run(
     spec.new_session = true;
     spec.die_with_parent = true;
     let started = Instant::now();
-    let child = match process::spawn(&spec) {
+    // The pid is on the row before the command runs: a kit-run killed at
+    // any moment leaves either nothing running or a recorded process group
+    // that the tool reconciling the row stops.
+    let mut record_error = None;
+    let mut record = |pid: i32, start: process::ProcStart| {
+        record_error = on_spawn(pid, start).err();
+    };
+    let child = match process::spawn_recorded(&spec, &mut record) {
         Ok(c) => c,
         Err(e) => {
             return Ended {
@@ -64,7 +71,7 @@ pub fn run(
         }
     };
     let pid = child.pid;
-    if let Err(e) = on_spawn(pid, child.start) {
+    if let Some(e) = record_error {
         eprintln!("kit-run: recording the child's pid: {e:#}");
     }
     let deadline = lim.timeout.map(|t| started + t);

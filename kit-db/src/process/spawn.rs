@@ -184,6 +184,26 @@ type LimitResource = libc::c_int;
 
 /// Starts `spec` and returns once exec has succeeded or failed.
 pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
+    start(spec, None)
+}
+
+/// Like [`spawn`], but the child, once set up, waits before exec until
+/// `before_exec(pid, start)` has returned. A caller that records the pid
+/// there (kit-run notes it on the execution's row) never has a command
+/// running that it did not record: if the caller dies first, the child
+/// exits without running anything (PDEATHSIG with `die_with_parent`, and
+/// in any case EOF on the gate pipe).
+pub fn spawn_recorded(
+    spec: &SpawnSpec,
+    before_exec: &mut dyn FnMut(i32, ProcStart),
+) -> Result<Child, SpawnError> {
+    start(spec, Some(before_exec))
+}
+
+fn start(
+    spec: &SpawnSpec,
+    before_exec: Option<&mut dyn FnMut(i32, ProcStart)>,
+) -> Result<Child, SpawnError> {
     let prep = prepare(spec)?;
     let argv_ptrs = null_terminated(&prep.argv);
     let envp_ptrs = null_terminated(&prep.envp);
@@ -209,6 +229,10 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         (None, _) => devnull.as_raw_fd(),
     };
     let (report_read, report_write) = cloexec_pipe().map_err(|e| SpawnError::Os("pipe", e))?;
+    let gate = match before_exec {
+        Some(_) => Some(cloexec_pipe().map_err(|e| SpawnError::Os("pipe", e))?),
+        None => None,
+    };
 
     let ctx = ChildCtx {
         prep: &prep,
@@ -217,6 +241,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         stdin: devnull.as_raw_fd(),
         out: out_fd,
         report: report_write.as_raw_fd(),
+        gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
         new_session: spec.new_session,
         die_with_parent: spec.die_with_parent,
         nice: spec.nice,
@@ -247,6 +272,16 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     drop(report_write);
     drop(out_write);
     drop(devnull);
+    if let (Some((gate_read, gate_write)), Some(hook)) = (gate, before_exec) {
+        drop(gate_read);
+        hook(pid, process_start(pid).unwrap_or(ProcStart::UNKNOWN));
+        // One byte lets the child exec; closing without it (we died) makes
+        // it exit instead. Nothing to do if the write fails: the child saw
+        // EOF and reports through the report pipe as usual.
+        // SAFETY: writing one byte from a local to an fd we own.
+        unsafe { libc::write(gate_write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        drop(gate_write);
+    }
 
     match read_report(&report_read) {
         Ok(None) => Ok(Child {
@@ -392,6 +427,8 @@ struct ChildCtx<'a> {
     stdin: RawFd,
     out: RawFd,
     report: RawFd,
+    /// (read, write) ends of the start gate of [`spawn_recorded`].
+    gate: Option<(RawFd, RawFd)>,
     new_session: bool,
     die_with_parent: bool,
     nice: Option<i32>,
@@ -467,6 +504,25 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
         if libc::setrlimit(resource, &lim) < 0 {
             fail(ctx.report, STAGE_RLIMIT + index, 0);
         }
+    }
+
+    if let Some((gate_read, gate_write)) = ctx.gate {
+        // Our copy of the write end would keep the pipe open if the parent
+        // died; closed, a dead parent reads as EOF.
+        libc::close(gate_write);
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(gate_read, (&mut byte as *mut u8).cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            // The parent is gone before it recorded us: run nothing.
+            libc::_exit(125);
+        }
+        libc::close(gate_read);
     }
 
     let mut unblock: libc::sigset_t = std::mem::zeroed();

@@ -558,3 +558,31 @@ fn subreaper_adopts_and_terminate_group_reaps_orphans() {
     // SAFETY: plain prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0 as libc::c_ulong, 0, 0, 0) };
 }
+
+#[test]
+fn spawn_recorded_runs_nothing_until_the_hook_has_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let s = sh(&format!("echo x > '{}'", marker.display()));
+    let mut seen = None;
+    let child = spawn_recorded(&s, &mut |pid, start| {
+        // The child exists and is set up, yet held before exec: however long
+        // the caller takes to record it, the command has not run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !marker.exists(),
+            "the command ran before its pid was recorded"
+        );
+        seen = Some((pid, start));
+    })
+    .unwrap();
+    assert_eq!(seen, Some((child.pid, child.start)));
+    assert_eq!(
+        wait_child(child.pid, in_10s()).unwrap(),
+        WaitOutcome::Exited(0)
+    );
+    assert!(marker.exists());
+    // Exec failures are still reported synchronously.
+    let err = spawn_recorded(&spec(&["no-such-program-kit"]), &mut |_, _| {}).unwrap_err();
+    assert_eq!(err.exit_code(), 127);
+}
