@@ -46,7 +46,8 @@ fn snapshot(p: &Path) -> Snapshot {
     let mut siblings: Vec<String> = std::fs::read_dir(p.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        // kit-keep's lock file is taken before the DB is opened.
+        .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm") && !n.ends_with(".keep.lock"))
         .collect();
     siblings.sort();
     let wal = wal_of(p);
@@ -107,7 +108,45 @@ fn every_tool(kit: &Kit, db: &Path) -> Vec<(&'static str, Cmd)> {
             "kit-tick",
             at(kit.tick().args(["--now", "2030-01-01T00:00:00Z"])),
         ),
+        ("kit-heal", at(kit.heal())),
     ]
+}
+
+/// `every_tool` plus kit-keep, which on a good DB would run until stopped:
+/// for the cases where every tool must refuse the DB.
+fn refusing_tools(kit: &Kit, db: &Path) -> Vec<(&'static str, Cmd)> {
+    let mut tools = every_tool(kit, db);
+    tools.push((
+        "kit-keep",
+        kit.tool("kit-keep")
+            .args(["--heal-every", "0"])
+            .env("KIT_DB", db),
+    ));
+    tools
+}
+
+/// Runs a tool that must exit by itself; a tool still running after 30 s
+/// has accepted what it should have refused.
+fn bounded(what: &str, cmd: Cmd) -> Out {
+    let mut child = cmd.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} is still running after 30 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// A populated DB, fully checkpointed (no -wal beside it).
@@ -346,8 +385,8 @@ fn a_db_written_by_a_newer_kit_is_refused_and_left_byte_for_byte() {
         c.execute_batch("PRAGMA user_version = 999").unwrap();
     }
     let before = snapshot(&kit.db);
-    for (what, cmd) in every_tool(&kit, &kit.db) {
-        cmd.run()
+    for (what, cmd) in refusing_tools(&kit, &kit.db) {
+        bounded(what, cmd)
             .fails()
             .stderr_has("newer kit")
             .stderr_has("schema version 999")
@@ -372,8 +411,8 @@ fn a_file_that_is_not_a_sqlite_db_is_refused_and_left_untouched() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, &content).unwrap();
         let before = snapshot(&p);
-        for (what, cmd) in every_tool(&kit, &p) {
-            cmd.run()
+        for (what, cmd) in refusing_tools(&kit, &p) {
+            bounded(what, cmd)
                 .fails()
                 .stderr_has("not a kit database")
                 .stderr_has(&p.display().to_string());
@@ -388,8 +427,8 @@ fn a_file_that_is_not_a_sqlite_db_is_refused_and_left_untouched() {
         .execute_batch("CREATE TABLE contacts(name TEXT); INSERT INTO contacts VALUES ('x');")
         .unwrap();
     let before = snapshot(&other);
-    for (what, cmd) in every_tool(&kit, &other) {
-        cmd.run().fails().stderr_has("some other program");
+    for (what, cmd) in refusing_tools(&kit, &other) {
+        bounded(what, cmd).fails().stderr_has("some other program");
         assert_untouched(&before, &other, what);
     }
 }
@@ -426,11 +465,11 @@ fn a_corrupt_db_gives_a_clear_error_and_is_never_written() {
             "{name}: kit-db check did not say what is wrong:\n{said}"
         );
         assert_untouched(&before, &kit.db, &format!("{name}: kit-db check"));
-        for (what, cmd) in every_tool(&kit, &kit.db) {
+        for (what, cmd) in refusing_tools(&kit, &kit.db) {
             if what == "kit-db check" {
                 continue;
             }
-            let out = cmd.run();
+            let out = bounded(what, cmd);
             assert!(
                 !out.stderr.contains("panicked"),
                 "{name}: {what}: {}",
@@ -461,8 +500,8 @@ fn a_directory_as_the_db_is_refused() {
     let kit = Kit::new();
     let dir = kit.path("db-is-a-dir");
     std::fs::create_dir_all(dir.join("inside")).unwrap();
-    for (what, cmd) in every_tool(&kit, &dir) {
-        cmd.run()
+    for (what, cmd) in refusing_tools(&kit, &dir) {
+        bounded(what, cmd)
             .fails()
             .stderr_has("it is a directory")
             .stderr_has("db-is-a-dir");
@@ -477,11 +516,15 @@ fn a_db_path_under_a_regular_file_is_a_clear_error() {
     let kit = Kit::new();
     let file = kit.file("plain", "not a directory\n");
     let db = file.join("kit.db");
-    for (_, cmd) in every_tool(&kit, &db) {
-        cmd.run()
+    for (what, cmd) in refusing_tools(&kit, &db) {
+        let out = bounded(what, cmd)
             .fails()
-            .stderr_has("Not a directory")
-            .stderr_has(&db.display().to_string());
+            .stderr_has(&file.display().to_string());
+        assert!(
+            out.stderr.to_lowercase().contains("not a directory"),
+            "{what}: {}",
+            out.stderr
+        );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory\n");
 }
@@ -491,8 +534,8 @@ fn a_fifo_as_the_db_is_refused_without_hanging() {
     let kit = Kit::new();
     let fifo = kit.path("fifo.db");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    for (_, cmd) in every_tool(&kit, &fifo) {
-        cmd.run().fails().stderr_has("not a regular file");
+    for (what, cmd) in refusing_tools(&kit, &fifo) {
+        bounded(what, cmd).fails().stderr_has("not a regular file");
     }
 }
 
@@ -512,11 +555,11 @@ fn an_unreadable_db_is_refused_and_left_untouched() {
         std::fs::set_permissions(&kit.db, std::fs::Permissions::from_mode(0o000)).unwrap();
     }
     let before_mode = mode(&kit.db);
-    for (what, mut cmd) in every_tool(&kit, &kit.db) {
+    for (what, mut cmd) in refusing_tools(&kit, &kit.db) {
         if root {
             cmd.inner.uid(65534).gid(65534);
         }
-        let out = cmd.run().fails();
+        let out = bounded(what, cmd).fails();
         assert!(
             out.stderr.contains("ermission denied")
                 && out.stderr.contains(&kit.db.display().to_string()),

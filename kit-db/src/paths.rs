@@ -33,6 +33,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
+    if dir.exists() {
+        return Err(Error::Path {
+            path: dir.to_path_buf(),
+            reason: "cannot create directory: a file that is not a directory is in the way".into(),
+        });
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
