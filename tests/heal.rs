@@ -979,6 +979,12 @@ fn kit_run_starts_kit_heal_after_a_failure_with_the_runs_clock() {
         kit.at(&min(m));
         // Without --no-heal: kit-run starts `kit-heal --task flaky` itself.
         kit.tool("kit-run").arg("flaky").run().code(1);
+        let beat = format!("{}.", &min(m)[..19]);
+        wait_for(Duration::from_secs(20), "kit-heal to have run", || {
+            kit.scalar::<i64>(&format!(
+                "SELECT count(*) FROM supervisor_heartbeats WHERE tool = 'kit-heal' AND beat_at >= '{beat}'"
+            )) == 1
+        });
     }
     wait_for(Duration::from_secs(20), "the failing notification", || {
         rec.of("failing", "flaky").len() == 1
