@@ -327,7 +327,10 @@ pub fn adhoc(
         .transpose()?;
     let now = clock::now(opts.now_flag.as_deref())?;
     let who = Recorder::this_process();
-    let id = store.write(|tx| exec::insert_running(tx, label, "adhoc", 1, None, None, &who, now))?;
+    // An ad-hoc run is recorded as `adhoc` unless the caller said more
+    // precisely what it is (kit-heal's exec: actions pass `recovery`).
+    let trigger = if opts.trigger == "manual" { "adhoc" } else { opts.trigger.as_str() };
+    let id = store.write(|tx| exec::insert_running(tx, label, trigger, 1, None, None, &who, now))?;
     let mut spec = SpawnSpec::new(command.iter().cloned());
     spec.env = std::env::vars_os().collect();
     let limits = attempt::Limits {
