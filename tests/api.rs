@@ -923,3 +923,49 @@ command = "sleep 1000"
         ),
     }
 }
+
+#[test]
+fn keep_alive_requests_are_not_held_back_by_nagle() {
+    // Before TCP_NODELAY (vendor/tiny_http/KIT-PATCHES.md) each request on
+    // a kept-alive connection waited ~40 ms for a delayed ACK.
+    use std::io::{BufRead, BufReader, Read, Write};
+    let kit = kit();
+    seed_daemon_and_task(&kit);
+    let srv = kit.serve(&[]);
+    let Target::Tcp(addr) = &srv.target else {
+        unreachable!()
+    };
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let req = format!(
+        "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        srv.token
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        writer.write_all(req.as_bytes()).unwrap();
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        assert!(body.starts_with(b"{"));
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(600),
+        "20 keep-alive requests took {took:?}"
+    );
+}

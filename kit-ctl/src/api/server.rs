@@ -30,6 +30,9 @@ pub fn run(app: Arc<App>, server: tiny_http::Server, threads: usize) -> anyhow::
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ] {
+        // The first signal asks for a clean stop (requests in flight are
+        // answered); a second one, while that stop waits, exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())?;
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let mut workers = Vec::new();
@@ -65,7 +68,15 @@ fn worker(app: &App, server: &tiny_http::Server, stop: &AtomicBool, broken: &Ato
                         }
                     };
                 }
-                handle(app, store.as_ref(), rq);
+                // A bug in a handler must not take a worker with it (in
+                // debug builds; release builds abort on panic and are
+                // restarted by the service manager).
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle(app, store.as_ref(), rq)
+                }));
+                if done.is_err() {
+                    store = None;
+                }
             }
             Ok(None) => {}
             Err(e) => {

@@ -97,10 +97,15 @@ impl Connection {
 
     /// kit patch: read and write timeouts on every accepted connection, so
     /// a client that stops sending (or reading) mid-request cannot hold a
-    /// thread forever.
+    /// thread forever; and TCP_NODELAY, since a response is written as
+    /// head then body, which Nagle's algorithm and delayed ACKs held back
+    /// for 40 ms on every request of a keep-alive connection.
     pub(crate) fn set_timeouts(&self, d: Option<std::time::Duration>) -> std::io::Result<()> {
         match self {
-            Self::Tcp(s) => s.set_read_timeout(d).and_then(|()| s.set_write_timeout(d)),
+            Self::Tcp(s) => s
+                .set_read_timeout(d)
+                .and_then(|()| s.set_write_timeout(d))
+                .and_then(|()| s.set_nodelay(true)),
             #[cfg(unix)]
             Self::Unix(s) => s.set_read_timeout(d).and_then(|()| s.set_write_timeout(d)),
         }
