@@ -132,14 +132,21 @@ pub fn tick(store: &Store, now: Instant, dry_run: bool) -> anyhow::Result<TickRe
 
 /// Names of enabled timed tasks whose next slot is due (or not yet computed).
 fn due_tasks(conn: &rusqlite::Connection, now: Instant) -> anyhow::Result<Vec<String>> {
+    // Two index searches rather than one OR: with `next_due IS NULL OR
+    // next_due <= ?` SQLite scans the whole table (100,000 tasks: ~50 ms).
     let mut stmt = conn.prepare_cached(
-        "SELECT name FROM supervisor_tasks
-         WHERE enabled = 1 AND schedule NOT IN ('@daemon', '@reboot')
-           AND (next_due IS NULL OR next_due <= ?1)
-         ORDER BY name",
+        "SELECT name FROM (
+           SELECT name, schedule FROM supervisor_tasks WHERE enabled = 1 AND next_due <= ?1
+           UNION ALL
+           SELECT name, schedule FROM supervisor_tasks WHERE enabled = 1 AND next_due IS NULL)
+         WHERE schedule NOT IN ('@daemon', '@reboot')",
     )?;
     let rows = stmt.query_map([clock::fmt(now)], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    // Sorted here, not in SQL: an ORDER BY makes SQLite scan the table in
+    // key order instead of searching the index.
+    let mut names: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+    names.sort();
+    Ok(names)
 }
 
 fn claim_reboot_tasks(
