@@ -55,15 +55,23 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     // A previous kit-run of this task that died is reconciled before its
     // stale row could confuse the overlap check.
     exec::reconcile_lost(conn, Some(name), now)?;
-    let row = repo::require(conn, name)?;
+    let row = match repo::get(conn, name)? {
+        Some(row) => row,
+        None => {
+            // A slot claimed just before its task was removed is settled
+            // now with the real reason, not left queued for kit-heal.
+            if let Some(q) = claimed(conn, name, want)? {
+                exec::finish(conn, q.id, &skip("the task was removed after this slot was claimed"), now)?;
+                return Ok(0);
+            }
+            repo::require(conn, name)?
+        }
+    };
     let task = row.task;
     if task.is_daemon() {
         anyhow::bail!("{name:?} is a daemon: kit-keep runs it (use kit-ctl restart {name})");
     }
-    let queued = match want {
-        Some(id) => exec::get(conn, id)?.filter(|e| e.status == "queued" && e.task == name),
-        None => exec::oldest_queued(conn, name)?,
-    };
+    let queued = claimed(conn, name, want)?;
     if !task.enabled {
         if let Some(q) = &queued {
             exec::finish(conn, q.id, &skip("the task was disabled after this slot was claimed"), now)?;
@@ -184,6 +192,15 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     };
     drop(lock);
     Ok(code)
+}
+
+/// The queued row this run takes: the one named (from `kit-tick --json`),
+/// else the task's oldest.
+fn claimed(conn: &rusqlite::Connection, name: &str, want: Option<i64>) -> anyhow::Result<Option<exec::Execution>> {
+    Ok(match want {
+        Some(id) => exec::get(conn, id)?.filter(|e| e.status == "queued" && e.task == name),
+        None => exec::oldest_queued(conn, name)?,
+    })
 }
 
 /// Runs one attempt, noting the child's pid on the row as soon as it exists
