@@ -316,3 +316,28 @@ crashloop = { failures = 50, within = "1m" }
     ));
     assert!(pid_alive(keep.pid()), "kit-keep died");
 }
+
+#[test]
+fn kit_heal_is_started_periodically_with_the_injected_clock() {
+    let kit = Kit::new();
+    kit.tasks("[[task]]\nname = \"a\"\nschedule = \"@daemon\"\ncommand = \"exec sleep 1000\"\n");
+    let _keep = start_with(
+        &kit,
+        &["--heal-every", "500ms", "--now", "2030-01-02T03:04:05Z"],
+    );
+    wait_running(&kit, "a");
+    // kit-heal leaves its own heartbeat, at the time kit-keep passed on.
+    wait_for(LONG, "kit-heal's heartbeat", || {
+        kit.conn()
+            .query_row(
+                "SELECT beat_at FROM supervisor_heartbeats WHERE tool = 'kit-heal'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .is_ok_and(|t| t.starts_with("2030-01-02T03:04"))
+    });
+    // kit-keep's own records follow the injected clock too.
+    let started: String =
+        kit.scalar("SELECT started_at FROM supervisor_executions WHERE task = 'a'");
+    assert!(started.starts_with("2030-01-02T03:04"), "{started}");
+}

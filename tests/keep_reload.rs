@@ -132,13 +132,24 @@ fn ask(kit: &Kit, task: &str, action: Action) -> requests::Request {
 
 #[test]
 fn restart_stop_and_start_requests_are_acted_on_and_answered() {
+    requests_are_acted_on(&[]);
+}
+
+/// The same where DB writes cannot be watched (macOS, no inotify): the DB
+/// is polled every half second.
+#[test]
+fn requests_are_acted_on_within_a_second_when_the_db_is_polled() {
+    requests_are_acted_on(&["--poll-db"]);
+}
+
+fn requests_are_acted_on(args: &[&str]) {
     let kit = Kit::new();
     kit.tasks(&format!(
         "{}{}",
         daemon("relay", "exec sleep 1000", ""),
         "[[task]]\nname = \"nightly\"\nschedule = \"@daily\"\ncommand = \"true\"\n"
     ));
-    let mut keep = start(&kit);
+    let mut keep = start_with(&kit, args);
     let p0 = wait_running(&kit, "relay");
 
     let r = ask(&kit, "relay", Action::Restart);
@@ -173,7 +184,7 @@ fn restart_stop_and_start_requests_are_acted_on_and_answered() {
 
     // A stopped daemon stays down across a restart of kit-keep.
     assert_eq!(keep.term(), 0);
-    let _keep2 = start(&kit);
+    let _keep2 = start_with(&kit, args);
     std::thread::sleep(Duration::from_millis(600));
     assert!(daemon_processes(&kit.db, Some("relay")).is_empty());
 

@@ -46,10 +46,12 @@ pub fn pidfd(pid: i32) -> Option<OwnedFd> {
 }
 
 impl Keep {
-    pub fn startup(&mut self) {
+    /// Fails (and kit-keep exits, to be restarted by its own supervisor)
+    /// only if the DB cannot even be read: starting daemons without knowing
+    /// which are already running could start one twice.
+    pub fn startup(&mut self) -> anyhow::Result<()> {
         let Some((desired, _)) = self.load_tasks() else {
-            // Unreadable now: the first DB check retries the whole reload.
-            return;
+            anyhow::bail!("cannot read the tasks from the database at startup");
         };
         if let Ok(v) = self
             .store
@@ -73,7 +75,7 @@ impl Keep {
         for name in rows.keys().filter(|n| !desired.contains_key(*n)) {
             self.rec.push(Op::RemoveDaemon(name.clone()));
         }
-        self.adopt_open_rows();
+        self.adopt_open_rows()?;
         #[cfg(target_os = "linux")]
         self.sweep();
         self.beat(false);
@@ -98,6 +100,7 @@ impl Keep {
             ),
         );
         self.flush(true);
+        Ok(())
     }
 
     fn fingerprint_now(&self) -> rusqlite::Result<Vec<(String, i64, String, bool)>> {
@@ -188,11 +191,10 @@ impl Keep {
         rows.collect()
     }
 
-    fn adopt_open_rows(&mut self) {
-        let rows = match self.open_rows() {
-            Ok(r) => r,
-            Err(e) => return self.read_failed("the running daemons", &e),
-        };
+    fn adopt_open_rows(&mut self) -> anyhow::Result<()> {
+        let rows = self.open_rows().map_err(|e| {
+            anyhow::anyhow!("cannot read the running daemons from the database: {e}")
+        })?;
         let boot = process::boot_id();
         for row in rows {
             let wall = self.clock.now();
@@ -229,6 +231,7 @@ impl Keep {
                 self.stop_stray(&row.task, pid, start, Some(row.id), why);
             }
         }
+        Ok(())
     }
 
     fn adopt(

@@ -137,7 +137,12 @@ impl Keep {
     /// Due timers of every daemon: waits that end, stable runs, adopted
     /// daemons without a pidfd, health checks, stop deadlines.
     pub fn timers(&mut self, now: Instant) {
-        let names: Vec<String> = self.daemons.keys().cloned().collect();
+        let names: Vec<String> = self
+            .daemons
+            .iter()
+            .filter(|(_, d)| self.daemon_due(d, now))
+            .map(|(n, _)| n.clone())
+            .collect();
         for name in names {
             let Some(d) = self.daemons.get_mut(&name) else {
                 continue;
@@ -173,8 +178,8 @@ impl Keep {
 
     fn health_timer(&mut self, name: &str, now: Instant) {
         let zone = match self.daemons.get(name) {
-            Some(d) => self.zone_of(&d.task),
-            None => return,
+            Some(d) if d.task.health.is_some() => self.zone_of(&d.task),
+            _ => return,
         };
         let db = self.db_path.clone();
         let Some(d) = self.daemons.get_mut(name) else {

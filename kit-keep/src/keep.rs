@@ -10,6 +10,7 @@
 
 use crate::clock::Clock;
 use crate::daemon::{Daemon, Exit, Phase};
+use crate::dbwatch::DbWatch;
 use crate::log::Log;
 use crate::policy::Jitter;
 use crate::record::{Op, Recorder};
@@ -19,13 +20,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// How often the DB is looked at for task changes and requests (one
-/// `PRAGMA data_version`; the queries run only when another process wrote).
-pub const DB_CHECK_EVERY: Duration = Duration::from_millis(500);
-/// How often log sizes are checked for rotation (an fstat per daemon).
-pub const ROTATE_EVERY: Duration = Duration::from_secs(1);
-/// Heartbeat interval (kit-heal calls kit-keep stalled after a minute).
-pub const BEAT_EVERY: Duration = Duration::from_secs(5);
+/// The periodic tick where DB writes are not watched (see dbwatch): the DB
+/// is looked at for task changes and requests (one `PRAGMA data_version`;
+/// the queries run only when another process wrote).
+pub const POLL_TICK: Duration = Duration::from_millis(500);
+/// The tick where DB writes wake kit-keep: a safety net, the heartbeat.
+pub const WATCHED_TICK: Duration = Duration::from_secs(4);
+/// When to look again after a DB write event (see `db_recheck`): soon,
+/// then once more in case the writer was descheduled mid-commit.
+pub const DB_RECHECK: [Duration; 2] = [Duration::from_millis(10), Duration::from_millis(100)];
+/// Log sizes are checked this often while one grows, else every tick.
+pub const ROTATE_BUSY: Duration = Duration::from_secs(1);
+/// Heartbeat interval (at most 10 s apart; kit-heal calls kit-keep stalled
+/// after a minute).
+pub const BEAT_EVERY: Duration = Duration::from_secs(8);
 /// Polling interval for adopted daemons where pidfds are unavailable, and
 /// for a stopping daemon's process group once its leader is gone.
 pub const ADOPTED_POLL: Duration = Duration::from_millis(250);
@@ -34,6 +42,8 @@ pub const GROUP_POLL: Duration = Duration::from_millis(20);
 pub struct Options {
     pub db_path: PathBuf,
     pub heal_every: Option<Duration>,
+    /// Wake on DB writes where the platform allows (else poll).
+    pub watch_db: bool,
 }
 
 pub struct Keep {
@@ -56,7 +66,13 @@ pub struct Keep {
     /// Requests being acted on, and answered ones not yet flushed.
     pub in_progress: HashSet<i64>,
     pub answered: HashSet<i64>,
-    pub next_db_check: Instant,
+    pub dbwatch: Option<DbWatch>,
+    pub tick_every: Duration,
+    pub next_tick: Instant,
+    /// A second look after a DB write event: the event comes when the WAL
+    /// is written, possibly a moment before the commit is visible.
+    pub db_recheck: Option<Instant>,
+    pub rechecks: usize,
     pub next_rotate: Instant,
     pub next_beat: Instant,
     pub next_heal: Option<Instant>,
@@ -69,7 +85,19 @@ pub struct Keep {
 impl Keep {
     pub fn new(store: Store, clock: Clock, log: Log, signals: Signals, opts: Options) -> Keep {
         let now = Instant::now();
+        let dbwatch = if opts.watch_db {
+            DbWatch::new(&opts.db_path)
+        } else {
+            None
+        };
+        let tick_every = if dbwatch.is_some() {
+            WATCHED_TICK
+        } else {
+            POLL_TICK
+        };
         Keep {
+            dbwatch,
+            tick_every,
             store,
             db_path: opts.db_path,
             clock,
@@ -85,9 +113,11 @@ impl Keep {
             data_version: None,
             in_progress: HashSet::new(),
             answered: HashSet::new(),
-            next_db_check: now + DB_CHECK_EVERY,
-            next_rotate: now + ROTATE_EVERY,
-            next_beat: now,
+            next_tick: now + tick_every,
+            db_recheck: None,
+            rechecks: 0,
+            next_rotate: now + ROTATE_BUSY,
+            next_beat: now + BEAT_EVERY,
             next_heal: opts.heal_every.map(|d| now + d),
             heal_every: opts.heal_every,
             shutdown: None,
@@ -96,54 +126,99 @@ impl Keep {
     }
 
     /// Runs until a SIGTERM/SIGINT shutdown completes; the exit code.
-    pub fn run(&mut self) -> i32 {
-        self.startup();
+    pub fn run(&mut self) -> anyhow::Result<i32> {
+        self.startup()?;
         loop {
-            self.wait_for_something();
+            let db_written = self.wait_for_something();
             self.signals.drain();
             if let Some(sig) = self.signals.take_stop() {
                 self.begin_shutdown(sig);
             }
-            self.reap();
+            if self.signals.take_chld() {
+                self.reap();
+            }
             let now = Instant::now();
             self.timers(now);
-            if self.shutdown.is_none() {
-                let hup = self.signals.take_hup();
-                if hup {
-                    self.log.info("reload", None, "SIGHUP: reloading the tasks");
-                }
-                if hup || now >= self.next_db_check {
-                    self.next_db_check = now + DB_CHECK_EVERY;
-                    self.db_check(hup);
-                }
-                if now >= self.next_rotate {
-                    self.next_rotate = now + ROTATE_EVERY;
-                    self.rotate_logs();
-                }
-                if self.next_heal.is_some_and(|t| now >= t) {
-                    self.launch_heal();
+            let hup = self.shutdown.is_none() && self.signals.take_hup();
+            if hup {
+                self.log.info("reload", None, "SIGHUP: reloading the tasks");
+                self.db_check(true);
+            }
+            if now >= self.next_tick {
+                self.tick(now);
+            } else if self.shutdown.is_none() {
+                if db_written {
+                    self.db_check(false);
+                    self.db_recheck = Some(now + DB_RECHECK[0]);
+                    self.rechecks = 1;
+                } else if self.db_recheck.is_some_and(|t| now >= t) {
+                    self.db_recheck = DB_RECHECK.get(self.rechecks).map(|d| now + *d);
+                    self.rechecks += 1;
+                    self.db_check(false);
                 }
             }
-            if now >= self.next_beat {
-                self.next_beat = now + BEAT_EVERY;
-                self.beat(false);
+            if self.next_heal.is_some_and(|t| now >= t) && self.shutdown.is_none() {
+                self.launch_heal();
             }
+            if now >= self.next_rotate && self.shutdown.is_none() {
+                let busy = self.rotate_logs();
+                self.next_rotate = now
+                    + if busy {
+                        ROTATE_BUSY
+                    } else {
+                        self.tick_every.max(ROTATE_BUSY)
+                    };
+            }
+            let wrote = self.rec.pending();
             self.flush(false);
+            if wrote {
+                self.after_own_write();
+            }
             if self.shutdown.is_some() && self.all_down() {
-                return self.finish_shutdown();
+                return Ok(self.finish_shutdown());
             }
         }
     }
 
-    /// poll(2) on the self-pipe, adopted daemons' pidfds and health-check
-    /// pipes, until the nearest deadline.
-    fn wait_for_something(&mut self) {
+    /// Our own writes raised DB events: swallow them now rather than wake
+    /// for them, and look once in case another process wrote meanwhile.
+    fn after_own_write(&mut self) {
+        if self.dbwatch.as_ref().is_some_and(|w| w.drain()) && self.shutdown.is_none() {
+            self.db_check(false);
+        }
+    }
+
+    /// The periodic work: DB check (a safety net where writes are watched), heartbeat.
+    fn tick(&mut self, now: Instant) {
+        self.next_tick = now + self.tick_every;
+        if self.shutdown.is_some() {
+            return;
+        }
+        self.db_check(false);
+        if now >= self.next_beat {
+            self.next_beat = now + BEAT_EVERY;
+            self.beat(false);
+        }
+    }
+
+    /// poll(2) on the self-pipe, the DB watch, adopted daemons' pidfds and
+    /// health-check pipes, until the nearest deadline. True if the DB was
+    /// written.
+    fn wait_for_something(&mut self) -> bool {
         let mut fds = vec![libc::pollfd {
             fd: self.signals.fd(),
             events: libc::POLLIN,
             revents: 0,
         }];
         let mut owners: Vec<(String, bool)> = Vec::new();
+        if let Some(w) = &self.dbwatch {
+            fds.push(libc::pollfd {
+                fd: w.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let first = fds.len();
         for (name, d) in &self.daemons {
             if let Some(w) = d.proc().and_then(|p| p.watch.as_ref()) {
                 use std::os::fd::AsRawFd;
@@ -169,9 +244,11 @@ impl Keep {
         // SAFETY: fds is a valid array of pollfd of the given length.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if rc <= 0 {
-            return;
+            return false;
         }
-        for (pfd, (name, is_watch)) in fds[1..].iter().zip(owners) {
+        let db_written =
+            first == 2 && fds[1].revents != 0 && self.dbwatch.as_ref().is_some_and(|w| w.drain());
+        for (pfd, (name, is_watch)) in fds[first..].iter().zip(owners) {
             if pfd.revents == 0 {
                 continue;
             }
@@ -181,17 +258,20 @@ impl Keep {
                 d.health.drain();
             }
         }
+        db_written
     }
 
     /// The nearest moment something is due.
     fn next_deadline(&self, now: Instant) -> Instant {
-        let mut next = self.next_beat;
-        if self.shutdown.is_none() {
-            next = next.min(self.next_db_check).min(self.next_rotate);
+        let mut next = if self.shutdown.is_none() {
+            let mut t = self.next_tick.min(self.next_rotate);
             if let Some(h) = self.next_heal {
-                next = next.min(h);
+                t = t.min(h);
             }
-        }
+            self.db_recheck.map_or(t, |r| t.min(r))
+        } else {
+            now + Duration::from_secs(1)
+        };
         if let Some(r) = self.rec.retry_at() {
             next = next.min(r);
         }
@@ -199,6 +279,16 @@ impl Keep {
             next = next.min(self.daemon_deadline(d, now));
         }
         next
+    }
+
+    /// Whether a daemon has a timer due (or is polled: stopping groups and
+    /// adopted processes without a pidfd).
+    pub fn daemon_due(&self, d: &Daemon, now: Instant) -> bool {
+        match &d.phase {
+            Phase::Stopping(_) => true,
+            Phase::Running(p) if p.adopted && p.watch.is_none() => true,
+            _ => self.daemon_deadline(d, now) <= now,
+        }
     }
 
     fn daemon_deadline(&self, d: &Daemon, now: Instant) -> Instant {
@@ -315,7 +405,10 @@ impl Keep {
         });
     }
 
-    fn rotate_logs(&mut self) {
+    /// Rotates the logs past their size; true if any log grew since the
+    /// last check.
+    fn rotate_logs(&mut self) -> bool {
+        let mut busy = false;
         for d in self.daemons.values_mut() {
             let (max, files) = (d.task.log_max_size(), d.task.log_files());
             match d.log.rotate_if_needed(max, files) {
@@ -331,7 +424,9 @@ impl Keep {
                     &format!("cannot rotate {}: {e}", d.log.path.display()),
                 ),
             }
+            busy |= d.log.grew;
         }
+        busy
     }
 
     /// Starts kit-heal detached, so a dead kit-tick is noticed even when

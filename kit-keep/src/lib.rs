@@ -13,6 +13,7 @@
 pub mod adopt;
 pub mod clock;
 pub mod daemon;
+pub mod dbwatch;
 pub mod exit;
 pub mod health;
 pub mod keep;
@@ -49,6 +50,10 @@ pub struct Cli {
     /// How often to start kit-heal, which notices a dead kit-tick (0 = never)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_dur)]
     pub heal_every: Duration,
+    /// Look at the DB every half second instead of waking on its writes
+    /// (inotify); what kit-keep does where inotify is unavailable
+    #[arg(long, hide = true)]
+    pub poll_db: bool,
     /// Generate a man page or a shell completion script, then exit
     #[arg(long, value_name = "WHAT")]
     pub generate: Option<Generate>,
@@ -90,7 +95,8 @@ pub fn run() -> anyhow::Result<i32> {
     let opts = keep::Options {
         db_path,
         heal_every: Some(cli.heal_every).filter(|d| !d.is_zero()),
+        watch_db: !cli.poll_db,
     };
     let mut keep = keep::Keep::new(store, clock, log, signals, opts);
-    Ok(keep.run())
+    keep.run()
 }

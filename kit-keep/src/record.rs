@@ -191,13 +191,7 @@ impl Recorder {
     /// current row of a dirty daemon (None: no longer managed), resolving
     /// run keys with the id lookup it is handed. Returns false if the DB
     /// could not be written (all is kept for the next try).
-    pub fn flush(
-        &mut self,
-        store: &Store,
-        log: &Log,
-        force: bool,
-        snapshot: Snapshot,
-    ) -> bool {
+    pub fn flush(&mut self, store: &Store, log: &Log, force: bool, snapshot: Snapshot) -> bool {
         if !self.pending() {
             return true;
         }

@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 
 impl Keep {
     pub fn db_check(&mut self, force: bool) {
-        let version: rusqlite::Result<i64> =
-            self.store
-                .conn
-                .query_row("PRAGMA data_version", [], |r| r.get(0));
+        let version: rusqlite::Result<i64> = self
+            .store
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)));
         let version = match version {
             Ok(v) => v,
             Err(e) => return self.read_failed("the data version", &e),

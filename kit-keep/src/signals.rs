@@ -15,6 +15,9 @@ pub struct Signals {
     /// The last of SIGTERM/SIGINT received (0: none).
     stop: Arc<AtomicI32>,
     hup: Arc<AtomicBool>,
+    /// A child exited since the last reap (waitpid(-1) costs time in
+    /// proportion to the number of children, so it runs only then).
+    chld: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -34,10 +37,17 @@ impl Signals {
             }
         }
         signal_hook::flag::register(SIGHUP, hup.clone())?;
+        let chld = Arc::new(AtomicBool::new(true));
+        signal_hook::flag::register(SIGCHLD, chld.clone())?;
         for sig in [SIGCHLD, SIGTERM, SIGINT, SIGHUP] {
             signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
         }
-        Ok(Signals { read, stop, hup })
+        Ok(Signals {
+            read,
+            stop,
+            hup,
+            chld,
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -60,6 +70,10 @@ impl Signals {
             0 => None,
             s => Some(s),
         }
+    }
+
+    pub fn take_chld(&self) -> bool {
+        self.chld.swap(false, Ordering::SeqCst)
     }
 
     pub fn take_hup(&self) -> bool {

@@ -24,7 +24,10 @@ pub fn start(kit: &Kit) -> Keeper {
 pub fn start_with(kit: &Kit, args: &[&str]) -> Keeper {
     let n = std::fs::read_dir(kit.dir.path()).map_or(0, |d| d.count());
     let err = kit.path(&format!("keep-{n}.err"));
-    let mut cmd = kit.tool("kit-keep").arg("--heal-every").arg("0").args(args);
+    let mut cmd = kit.tool("kit-keep").args(args);
+    if !args.contains(&"--heal-every") {
+        cmd = cmd.arg("--heal-every").arg("0");
+    }
     cmd.inner
         .stdin(Stdio::null())
         .stdout(Stdio::null())
