@@ -338,3 +338,23 @@ fn unknown_task_is_a_clear_error() {
     kit.tasks("[[task]]\nname = \"backup\"\nschedule = \"@daily\"\ncommand = \"true\"\n");
     kit.run().arg("backpu").run().fails().stderr_has("no task named \"backpu\"").stderr_has("backup");
 }
+
+#[test]
+fn nice_and_rlimits_apply_to_the_command() {
+    let kit = Kit::new();
+    one(&kit, "command = \"nice; ulimit -n; ulimit -t\"\nnice = 7\nlimits = { nofile = 64, cpu = \"2m\" }");
+    kit.run().arg("t").ok();
+    let out: Vec<u8> = kit.scalar("SELECT output FROM supervisor_executions");
+    assert_eq!(String::from_utf8(out).unwrap(), "7\n64\n120\n");
+}
+
+#[test]
+fn a_failure_starts_kit_heal_for_the_task_unless_told_not_to() {
+    let kit = Kit::new();
+    one(&kit, "command = \"exit 1\"");
+    // The real kit-run (without the helper's --no-heal) starts kit-heal detached.
+    kit.tool("kit-run").args(["--now", "2025-06-02T10:00:00Z", "t"]).run().code(1);
+    wait_for(Duration::from_secs(20), "kit-heal to record its heartbeat", || {
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_heartbeats WHERE tool = 'kit-heal'") == 1
+    });
+}
