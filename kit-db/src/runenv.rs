@@ -12,8 +12,9 @@ use std::ffi::OsString;
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 /// Variables passed through from the launching tool's environment when set.
-pub const PASSED_THROUGH: &[&str] =
-    &["HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "KIT_HOME", "KIT_NOW"];
+pub const PASSED_THROUGH: &[&str] = &[
+    "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "KIT_HOME", "KIT_NOW",
+];
 
 /// What the process is told about its run (as `KIT_*` variables).
 pub struct RunInfo<'a> {
@@ -28,12 +29,27 @@ pub struct RunInfo<'a> {
     pub zone: &'a str,
 }
 
+/// The base PATH, with the directory of the kit tools in front so a task
+/// can call kit-db or kit-ctl wherever kit is installed (~/.local/bin, say).
+fn default_path() -> OsString {
+    let mut path = OsString::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.to_path_buf()))
+    {
+        path.push(dir.as_os_str());
+        path.push(":");
+    }
+    path.push(DEFAULT_PATH);
+    path
+}
+
 /// The base (PATH, SHELL, passed-through variables), then TZ and the KIT_*
 /// variables describing the run, then the task's env (which may override
 /// anything, including PATH).
 pub fn environment(task: &Task, info: &RunInfo) -> Vec<(OsString, OsString)> {
     let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
-    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("PATH".into(), default_path());
     env.insert("SHELL".into(), "/bin/sh".into());
     for k in PASSED_THROUGH {
         if let Some(v) = std::env::var_os(k) {
