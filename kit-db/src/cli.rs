@@ -94,8 +94,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 /// An error and its causes on one line. Library errors already include
 /// their source's text, so a cause the previous message ends with is skipped,
 /// and so is SQLite's numeric restatement of a message ("Error code 11: ...").
-/// A corrupt DB found after opening gets a hint, because SQLite's words do
-/// not say which file or what to do.
+/// A corrupt DB found after opening, a full disk and an I/O error get a
+/// hint, because SQLite's words do not say which file or what to do.
 pub fn describe(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in e.chain() {
@@ -107,24 +107,49 @@ pub fn describe(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    let corrupt = e.chain().any(|c| {
-        let code = c
-            .downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code)
-            .or_else(|| c.downcast_ref::<rusqlite::ffi::Error>().map(|f| f.code));
-        matches!(
-            code,
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        )
-    });
-    if corrupt {
-        let file = crate::store::last_opened()
+    let code = sqlite_code(e);
+    let file = || {
+        crate::store::last_opened()
             .map(|p| format!(" {}", p.display()))
-            .unwrap_or_default();
-        parts.push(format!(
-            "the database file{file} is damaged; kit leaves it untouched: check it with \
-             `kit-db check`, then restore a backup or move it aside"
-        ));
+            .unwrap_or_default()
+    };
+    match code {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => parts
+            .push(format!(
+                "the database file{} is damaged; kit leaves it untouched: check it with \
+                 `kit-db check`, then restore a backup or move it aside",
+                file()
+            )),
+        Some(rusqlite::ErrorCode::DiskFull) => parts.push(format!(
+            "no space left for the database{} (the disk is full or a file-size limit was \
+             reached); the failed write was rolled back and the database is intact: free \
+             some space and run again",
+            file()
+        )),
+        Some(rusqlite::ErrorCode::SystemIoFailure) => parts.push(format!(
+            "the database{} could not be read or written (a full disk, a file-size limit or a \
+             failing disk); a failed write is rolled back: `kit-db check` verifies the database",
+            file()
+        )),
+        _ => {}
     }
     parts.join(": ")
+}
+
+/// The SQLite error code anywhere in the chain, if any.
+fn sqlite_code(e: &anyhow::Error) -> Option<rusqlite::ErrorCode> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            .or_else(|| c.downcast_ref::<rusqlite::ffi::Error>().map(|f| f.code))
+    })
+}
+
+/// A write past RLIMIT_FSIZE kills the process with SIGXFSZ by default:
+/// silently, halfway through a transaction. Ignored, the write fails with
+/// EFBIG and the tool reports it like a full disk. Commands kit starts are
+/// unaffected (spawn and launch reset the disposition).
+pub fn report_file_size_limit_as_error() {
+    // SAFETY: setting a signal to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }

@@ -32,14 +32,19 @@ pub fn detached(
     if let Some(now) = now {
         cmd.env("KIT_NOW", now);
     }
-    cmd.arg("--db").arg(db).args(args)
+    cmd.arg("--db")
+        .arg(db)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe and touches no Rust state.
+    // SAFETY: setsid and signal are async-signal-safe and touch no Rust state.
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            // An ignored signal stays ignored across exec: give the tool
+            // the default back (it chooses for itself).
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
             Ok(())
         });
     }

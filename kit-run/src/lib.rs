@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     task_run::install_signal_handlers()?;
+    kit_db::cli::report_file_size_limit_as_error();
     let opts = task_run::Options {
         now_flag: cli.now.clone(),
         json: cli.json,

@@ -153,8 +153,7 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
         let spec = runenv::spawn_spec(&task, runenv::environment(&task, &info));
         let ended = run_attempt(store, slot.id, spec, &limits)?;
         let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-        exec::finish(conn, slot.id, &ended.finish, finished_at)
-            .context("recording the execution's result")?;
+        record_result(conn, name, slot.id, &ended.finish, finished_at)?;
         report(store, name, slot.id, &ended, opts)?;
         let retryable = matches!(ended.finish.status, "failed" | "timeout");
         if !retryable || slot.attempt > task.retries() as i64 || stopping() {
@@ -192,6 +191,35 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     };
     drop(lock);
     Ok(code)
+}
+
+/// Records how the attempt ended. When the disk is too full for the
+/// captured output, the verdict is recorded without it (and says so)
+/// rather than not at all; if even that fails, kit-run exits 125 and the
+/// row is settled `lost` by the next tool.
+fn record_result(
+    conn: &rusqlite::Connection,
+    name: &str,
+    id: i64,
+    f: &Finish,
+    at: clock::Instant,
+) -> anyhow::Result<()> {
+    match exec::finish(conn, id, f, at) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
+            let mut lean = f.clone();
+            let n = lean.output.take().map_or(0, |o| o.len());
+            let why = format!("its output ({n} bytes) was not recorded: no space left for the database");
+            lean.reason = Some(match &f.reason {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
+            exec::finish(conn, id, &lean, at).context("recording the execution's result")?;
+            eprintln!("kit-run: {name}: execution #{id}: output not recorded: no space left for the database");
+            Ok(())
+        }
+        Err(e) => Err(e).context("recording the execution's result"),
+    }
 }
 
 /// The queued row this run takes: the one named (from `kit-tick --json`),
@@ -358,7 +386,7 @@ pub fn adhoc(
     };
     let ended = run_attempt(store, id, spec, &limits)?;
     let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-    exec::finish(&store.conn, id, &ended.finish, finished_at)?;
+    record_result(&store.conn, label, id, &ended.finish, finished_at)?;
     report(store, label, id, &ended, opts)?;
     Ok(ended.code)
 }

@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let now = clock::now(cli.now.as_deref())?;
+    kit_db::cli::report_file_size_limit_as_error();
     let store = cli.db.open()?;
     let report = tick::tick(&store, now, cli.dry_run).context("tick failed")?;
     let db_path = store.path().to_path_buf();
