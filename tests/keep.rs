@@ -341,3 +341,36 @@ fn kit_heal_is_started_periodically_with_the_injected_clock() {
         kit.scalar("SELECT started_at FROM supervisor_executions WHERE task = 'a'");
     assert!(started.starts_with("2030-01-02T03:04"), "{started}");
 }
+
+#[test]
+fn quarantine_survives_a_restart_of_kit_keep() {
+    let kit = Kit::new();
+    kit.tasks(
+        r#"
+[[task]]
+name = "loop"
+schedule = "@daemon"
+command = "exit 1"
+restart_delay = "20ms"
+crashloop = { failures = 2, within = "1m" }
+quarantine = "2500ms"
+"#,
+    );
+    let mut keep = start(&kit);
+    wait_for(LONG, "quarantine", || {
+        daemon_state(&kit, "loop") == "quarantined"
+    });
+    let quarantined_at = Instant::now();
+    assert_eq!(keep.term(), 0);
+    assert_eq!(daemon_state(&kit, "loop"), "quarantined");
+    let n = rows(&kit, "loop").len();
+    let _keep2 = start(&kit);
+    std::thread::sleep(Duration::from_millis(500));
+    if quarantined_at.elapsed() < Duration::from_millis(2400) {
+        assert_eq!(rows(&kit, "loop").len(), n, "started during the quarantine");
+        assert_eq!(daemon_state(&kit, "loop"), "quarantined");
+    }
+    // The trial comes when the quarantine recorded by the first kit-keep ends.
+    wait_for(LONG, "the trial", || rows(&kit, "loop").len() > n);
+    assert!(quarantined_at.elapsed() >= Duration::from_millis(2300));
+}

@@ -133,11 +133,15 @@ impl Keep {
         d.last_exit = saved.last_exit.clone();
         d.episode = episode;
         let (_, within) = d.task.crashloop();
-        for t in saved.recent_failures.iter().filter_map(|t| parse_stored(t)) {
-            d.window.push(clock.mono_of(t), within);
-        }
-        d.window.prune(Instant::now(), within);
         let now_wall = clock.now();
+        let horizon = now_wall - crate::clock::chrono_dur(within);
+        // Only failures still inside the window (by the stored instants: a
+        // failure from before a reboot has no monotonic instant).
+        for t in saved.recent_failures.iter().filter_map(|t| parse_stored(t)) {
+            if t >= horizon && t <= now_wall {
+                d.window.push(clock.mono_of(t), within);
+            }
+        }
         let future = |s: &Option<String>| {
             s.as_deref()
                 .and_then(parse_stored)

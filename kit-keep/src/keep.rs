@@ -162,12 +162,13 @@ impl Keep {
             }
             if now >= self.next_rotate && self.shutdown.is_none() {
                 let busy = self.rotate_logs();
-                self.next_rotate = now
-                    + if busy {
-                        ROTATE_BUSY
-                    } else {
-                        self.tick_every.max(ROTATE_BUSY)
-                    };
+                // Quiet logs are checked on the tick's wake-up, not one of
+                // their own.
+                self.next_rotate = if busy {
+                    now + ROTATE_BUSY
+                } else {
+                    self.next_tick.max(now + ROTATE_BUSY)
+                };
             }
             let wrote = self.rec.pending();
             self.flush(false);

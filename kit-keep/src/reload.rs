@@ -150,8 +150,13 @@ impl Keep {
                     self.begin_stop(name, "killed", reason, After::Down);
                 }
             } else if !old.enabled {
-                if d.wanted_up && !active {
-                    self.start(name);
+                if d.wanted_up {
+                    if let Phase::Stopping(s) = &mut d.phase {
+                        // Disabled and enabled again before its stop completed.
+                        s.then = After::Restart;
+                    } else if !active {
+                        self.start(name);
+                    }
                 }
             } else if let Some(field) = launch_changed(&old, &row.task) {
                 if d.is_running() {
