@@ -302,12 +302,8 @@ pub fn reconcile_lost(conn: &Connection, task: Option<&str>, now: Instant) -> Re
         if let Some((pid, start)) = o.child {
             // The command led its own group (pgid = its pid). With the
             // recorder gone the leader is usually gone too (PDEATHSIG), but
-            // what it started in the background lives on in the group, and
-            // the kernel does not hand out a pgid still in use. Only a pid
-            // now naming another process means the group is not ours.
-            let ours = process::process_start(pid).is_none_or(|s| !s.differs_from(start));
-            if ours && process::group_has_live_members(pid) {
-                let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+            // what it started in the background lives on in the group.
+            if process::kill_leftovers(pid, start) {
                 reason.push_str(&format!("; its leftover process group {pid} was killed"));
             }
         }

@@ -209,11 +209,27 @@ impl Keep {
                 _ => false,
             };
             if !alive {
+                let mut reason = String::from(
+                    "the daemon ended while kit-keep was not running (or the machine restarted); \
+                     its exit status is unknown",
+                );
+                // What the dead leader started (a shell wrapper's server)
+                // still runs in its group: it would run beside the new
+                // instance, unsupervised.
+                if let (Some(pid), Some(start), true) = (
+                    row.pid,
+                    row.start,
+                    row.boot.as_deref() == Some(boot.as_str()),
+                ) {
+                    if process::kill_leftovers(pid, ProcStart(start)) {
+                        reason.push_str(&format!(
+                            "; what it left running in its process group {pid} was killed"
+                        ));
+                    }
+                }
                 self.rec.push(Op::Lost {
                     id: row.id,
-                    reason: "the daemon ended while kit-keep was not running (or the machine restarted); \
-                             its exit status is unknown"
-                        .into(),
+                    reason,
                     at: wall,
                 });
                 continue;

@@ -70,6 +70,18 @@ pub fn group_has_live_members(pgid: i32) -> bool {
     }
 }
 
+/// SIGKILLs what is left of the process group a recorded leader led
+/// (`pgid` = the leader's pid, `start` its start time) once the leader is
+/// gone: a killed shell wrapper leaves its children running in the group.
+/// The kernel hands out no pid still in use as a group id, so a group that
+/// still has members is that leader's; only a pid now naming another
+/// process means it is not (then nothing is signalled). True if live
+/// members were killed.
+pub fn kill_leftovers(pgid: i32, start: ProcStart) -> bool {
+    let ours = super::identity::process_start(pgid).is_none_or(|s| !s.differs_from(start));
+    ours && group_has_live_members(pgid) && signal_group(pgid, Signal::SIGKILL).unwrap_or(false)
+}
+
 /// How [`terminate_group`] goes about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Terminate {

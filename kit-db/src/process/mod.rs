@@ -43,7 +43,8 @@ pub use capture::{
     read_capped, read_with_deadline, Sink, set_nonblocking, CapBuffer, Captured, ReadStatus,
 };
 pub use group::{
-    group_alive, group_has_live_members, signal_group, terminate_group, Terminate, Termination,
+    group_alive, group_has_live_members, kill_leftovers, signal_group, terminate_group, Terminate,
+    Termination,
 };
 pub use identity::{boot_id, is_same_process, process_start, ProcStart};
 pub use nix::errno::Errno;
