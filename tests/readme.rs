@@ -35,7 +35,11 @@ fn marked_commands(text: &str) -> Vec<Vec<String>> {
 }
 
 fn sh(kit: &Kit, line: &str, now: Option<&str>) -> Out {
-    let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut c = std::process::Command::new("sh");
     c.arg("-c")
         .arg(line)
@@ -65,11 +69,21 @@ fn the_tour_and_the_pipelines_run_as_written() {
     // each block in a fresh kit of its own.
     let tour = Kit::new();
     let pipes = Kit::new();
-    pipes.tasks(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tour.toml")).unwrap());
-    for (kit, block, now) in [(&tour, &blocks[0], None), (&pipes, &blocks[1], Some("2025-06-02T10:00:30Z"))] {
+    pipes.tasks(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tour.toml"))
+            .unwrap(),
+    );
+    for (kit, block, now) in [
+        (&tour, &blocks[0], None),
+        (&pipes, &blocks[1], Some("2025-06-02T10:00:30Z")),
+    ] {
         for line in block {
             let out = sh(kit, line, now);
-            let allowed: &[i32] = if line.starts_with("kit-ctl status") { &[0, 1] } else { &[0] };
+            let allowed: &[i32] = if line.starts_with("kit-ctl status") {
+                &[0, 1]
+            } else {
+                &[0]
+            };
             assert!(
                 allowed.contains(&out.code),
                 "README line failed ({}): {line}\nstdout:\n{}\nstderr:\n{}",
@@ -83,9 +97,16 @@ fn the_tour_and_the_pipelines_run_as_written() {
     let kit = tour;
     // The tour tells a story; check that it happened as told.
     let scan = kit.statuses("security-scan");
-    assert_eq!(scan, vec!["success", "success"], "the 3:47 scan and the manual run");
+    assert_eq!(
+        scan,
+        vec!["success", "success"],
+        "the 3:47 scan and the manual run"
+    );
     let missed = kit.count("task = 'device-poll' AND status = 'missed'");
-    assert_eq!(missed, 19, "03:50 .. 06:50 (19 slots) were missed while nothing ticked; 07:00 was caught up");
+    assert_eq!(
+        missed, 19,
+        "03:50 .. 06:50 (19 slots) were missed while nothing ticked; 07:00 was caught up"
+    );
     let caught: String = kit.scalar(
         "SELECT trigger FROM supervisor_executions WHERE task = 'device-poll' AND status = 'success' ORDER BY id LIMIT 1",
     );
@@ -105,6 +126,12 @@ fn the_declared_tasks_example_applies() {
     let kit = Kit::new();
     kit.tasks(toml);
     let out = kit.ctl().args(["list", "--json"]).ok();
-    let names: Vec<String> = out.json().as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, vec!["security-scan", "telegram-bridge"]);
 }

@@ -6,13 +6,17 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn one(kit: &Kit, body: &str) {
-    kit.tasks(&format!("[[task]]\nname = \"t\"\nschedule = \"@daily\"\n{body}\n"));
+    kit.tasks(&format!(
+        "[[task]]\nname = \"t\"\nschedule = \"@daily\"\n{body}\n"
+    ));
 }
 
 fn row(kit: &Kit, id_sql: &str) -> (String, Option<i64>, Option<String>) {
     kit.conn()
         .query_row(
-            &format!("SELECT status, exit_code, reason FROM supervisor_executions WHERE id = ({id_sql})"),
+            &format!(
+                "SELECT status, exit_code, reason FROM supervisor_executions WHERE id = ({id_sql})"
+            ),
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -24,7 +28,8 @@ const LAST: &str = "SELECT max(id) FROM supervisor_executions";
 #[test]
 fn exit_codes_follow_shell_conventions_and_each_status_is_recorded() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "ok"
 schedule = "@daily"
@@ -50,7 +55,8 @@ name = "bad-cwd"
 schedule = "@daily"
 command = ["true"]
 cwd = "/nonexistent/dir"
-"#);
+"#,
+    );
     let cases = [
         ("ok", 0, "success"),
         ("fails", 3, "failed"),
@@ -70,16 +76,23 @@ cwd = "/nonexistent/dir"
             assert!(reason.is_some(), "{name} records why");
         }
     }
-    let (_, _, why) = row(&kit, "SELECT id FROM supervisor_executions WHERE task = 'missing'");
+    let (_, _, why) = row(
+        &kit,
+        "SELECT id FROM supervisor_executions WHERE task = 'missing'",
+    );
     assert!(why.unwrap().contains("no-such-command-kit-test"));
-    let (_, _, why) = row(&kit, "SELECT id FROM supervisor_executions WHERE task = 'bad-cwd'");
+    let (_, _, why) = row(
+        &kit,
+        "SELECT id FROM supervisor_executions WHERE task = 'bad-cwd'",
+    );
     assert!(why.unwrap().contains("/nonexistent/dir"));
 }
 
 #[test]
 fn several_names_run_in_order_and_report_the_first_failure() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "a"
 schedule = "@daily"
@@ -92,9 +105,13 @@ command = "exit 4"
 name = "c"
 schedule = "@daily"
 command = "exit 5"
-"#);
+"#,
+    );
     kit.run().args(["a", "b", "c"]).run().code(4);
-    assert_eq!(kit.scalar::<String>("SELECT group_concat(task, '') FROM supervisor_executions"), "abc");
+    assert_eq!(
+        kit.scalar::<String>("SELECT group_concat(task, '') FROM supervisor_executions"),
+        "abc"
+    );
     // Shell chaining behaves: the second command does not run after a failure.
     let script = format!("{0} b && {0} a", bin("kit-run").display());
     let before = kit.count("1");
@@ -121,15 +138,25 @@ fn a_timeout_stops_the_whole_group_including_a_term_ignoring_grandchild() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let (status, code, reason) = row(&kit, LAST);
     assert_eq!((status.as_str(), code), ("timeout", Some(124)));
-    assert!(reason.unwrap().contains("SIGKILL"), "the grace ran out, so SIGKILL was needed");
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    wait_for(Duration::from_secs(5), "the grandchild to be gone", || !pid_alive(pid));
+    assert!(
+        reason.unwrap().contains("SIGKILL"),
+        "the grace ran out, so SIGKILL was needed"
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(Duration::from_secs(5), "the grandchild to be gone", || {
+        !pid_alive(pid)
+    });
 }
 
 #[test]
 fn output_is_captured_interleaved_and_capped_keeping_head_and_tail() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "mix"
 schedule = "@daily"
@@ -140,7 +167,8 @@ name = "big"
 schedule = "@daily"
 command = "echo HEAD; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo TAIL"
 output_cap = "64KiB"
-"#);
+"#,
+    );
     kit.run().arg("mix").ok();
     let out = kit.ctl().args(["output", "1"]).run();
     // kit-ctl output may not exist yet in this build; read the row directly too.
@@ -170,7 +198,10 @@ output_cap = "64KiB"
 #[test]
 fn sigterm_to_kit_run_is_forwarded_and_recorded_as_killed() {
     let kit = Kit::new();
-    one(&kit, "command = \"echo started; sleep 1000\"\nkill_grace = \"2s\"");
+    one(
+        &kit,
+        "command = \"echo started; sleep 1000\"\nkill_grace = \"2s\"",
+    );
     let child = kit.run().arg("t").spawn();
     wait_for(Duration::from_secs(10), "the run to start", || {
         kit.count("status = 'running' AND child_pid IS NOT NULL") == 1
@@ -201,7 +232,11 @@ fn a_killed_kit_run_is_reconciled_to_lost_by_the_next_tool() {
     let (status, _, reason) = row(&kit, "SELECT min(id) FROM supervisor_executions");
     assert_eq!(status, "lost");
     assert!(reason.unwrap().contains("died"));
-    wait_for(Duration::from_secs(5), "the orphaned command to be stopped", || !pid_alive(task_pid));
+    wait_for(
+        Duration::from_secs(5),
+        "the orphaned command to be stopped",
+        || !pid_alive(task_pid),
+    );
     assert_eq!(kit.count("status = 'running'"), 0);
 }
 
@@ -209,9 +244,17 @@ fn a_killed_kit_run_is_reconciled_to_lost_by_the_next_tool() {
 fn overlap_skip_records_a_skipped_row_and_exits_zero() {
     let kit = Kit::new();
     let flag = kit.path("go");
-    one(&kit, &format!("command = \"while [ ! -e '{}' ]; do sleep 0.05; done\"", flag.display()));
+    one(
+        &kit,
+        &format!(
+            "command = \"while [ ! -e '{}' ]; do sleep 0.05; done\"",
+            flag.display()
+        ),
+    );
     let first = kit.run().arg("t").spawn();
-    wait_for(Duration::from_secs(10), "the first run", || kit.count("status = 'running'") == 1);
+    wait_for(Duration::from_secs(10), "the first run", || {
+        kit.count("status = 'running'") == 1
+    });
     let out = kit.run().arg("t").run().code(0);
     assert!(out.stderr.contains("skipped"), "{}", out.stderr);
     let (status, _, reason) = row(&kit, LAST);
@@ -225,7 +268,10 @@ fn overlap_skip_records_a_skipped_row_and_exits_zero() {
 #[test]
 fn overlap_replace_stops_the_running_one_first() {
     let kit = Kit::new();
-    one(&kit, "command = \"sleep 1000\"\noverlap = \"replace\"\nkill_grace = \"1s\"");
+    one(
+        &kit,
+        "command = \"sleep 1000\"\noverlap = \"replace\"\nkill_grace = \"1s\"",
+    );
     let first = kit.run().arg("t").spawn();
     wait_for(Duration::from_secs(10), "the first run", || {
         kit.count("status = 'running' AND child_pid IS NOT NULL") == 1
@@ -239,7 +285,8 @@ fn overlap_replace_stops_the_running_one_first() {
     let (status, _, reason) = row(&kit, "SELECT min(id) FROM supervisor_executions");
     assert_eq!(status, "killed");
     assert!(reason.unwrap().contains("replaced"));
-    let pid: i32 = kit.scalar("SELECT child_pid FROM supervisor_executions WHERE status = 'running'");
+    let pid: i32 =
+        kit.scalar("SELECT child_pid FROM supervisor_executions WHERE status = 'running'");
     unsafe { libc::kill(pid, libc::SIGKILL) };
     second.wait_with_output().unwrap();
 }
@@ -256,7 +303,9 @@ fn retries_are_rows_of_their_own_until_an_attempt_succeeds() {
     let rows: Vec<(String, String, i64, Option<i64>)> = {
         let c = kit.conn();
         let mut s = c
-            .prepare("SELECT trigger, status, attempt, retry_of FROM supervisor_executions ORDER BY id")
+            .prepare(
+                "SELECT trigger, status, attempt, retry_of FROM supervisor_executions ORDER BY id",
+            )
             .unwrap();
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
@@ -276,7 +325,10 @@ fn retries_are_rows_of_their_own_until_an_attempt_succeeds() {
 #[test]
 fn retries_stop_at_the_limit_and_the_last_attempt_decides() {
     let kit = Kit::new();
-    one(&kit, "command = \"exit 7\"\nretries = 2\nretry_delay = \"1ms\"");
+    one(
+        &kit,
+        "command = \"exit 7\"\nretries = 2\nretry_delay = \"1ms\"",
+    );
     kit.run().arg("t").run().code(7);
     assert_eq!(kit.statuses("t"), vec!["failed", "failed", "failed"]);
 }
@@ -284,7 +336,10 @@ fn retries_stop_at_the_limit_and_the_last_attempt_decides() {
 #[test]
 fn the_task_environment_is_the_documented_base_plus_its_env() {
     let kit = Kit::new();
-    one(&kit, "command = \"env | sort\"\ntimezone = \"Asia/Tokyo\"\nenv = { GREETING = \"hi there\" }");
+    one(
+        &kit,
+        "command = \"env | sort\"\ntimezone = \"Asia/Tokyo\"\nenv = { GREETING = \"hi there\" }",
+    );
     kit.run().arg("t").env("SECRET_FROM_CALLER", "leak").ok();
     let out: Vec<u8> = kit.scalar("SELECT output FROM supervisor_executions");
     let out = String::from_utf8(out).unwrap();
@@ -304,7 +359,8 @@ fn a_queued_slot_is_taken_before_a_manual_run() {
     kit.tick().ok();
     kit.run().arg("q").ok();
     kit.run().arg("q").ok();
-    let triggers: String = kit.scalar("SELECT group_concat(trigger, ',') FROM supervisor_executions");
+    let triggers: String =
+        kit.scalar("SELECT group_concat(trigger, ',') FROM supervisor_executions");
     assert_eq!(triggers, "schedule,manual");
 }
 
@@ -313,7 +369,15 @@ fn json_prints_the_finished_record_and_adhoc_wraps_any_command() {
     let kit = Kit::new();
     let out = kit
         .run()
-        .args(["--json", "--name", "wrapped", "--", "sh", "-c", "echo hi; exit 2"])
+        .args([
+            "--json",
+            "--name",
+            "wrapped",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit 2",
+        ])
         .run()
         .code(2);
     let rec = out.json_lines().pop().unwrap();
@@ -336,7 +400,12 @@ fn json_prints_the_finished_record_and_adhoc_wraps_any_command() {
 fn unknown_task_is_a_clear_error() {
     let kit = Kit::new();
     kit.tasks("[[task]]\nname = \"backup\"\nschedule = \"@daily\"\ncommand = \"true\"\n");
-    kit.run().arg("backpu").run().fails().stderr_has("no task named \"backpu\"").stderr_has("backup");
+    kit.run()
+        .arg("backpu")
+        .run()
+        .fails()
+        .stderr_has("no task named \"backpu\"")
+        .stderr_has("backup");
 }
 
 #[test]
@@ -353,8 +422,16 @@ fn a_failure_starts_kit_heal_for_the_task_unless_told_not_to() {
     let kit = Kit::new();
     one(&kit, "command = \"exit 1\"");
     // The real kit-run (without the helper's --no-heal) starts kit-heal detached.
-    kit.tool("kit-run").args(["--now", "2025-06-02T10:00:00Z", "t"]).run().code(1);
-    wait_for(Duration::from_secs(20), "kit-heal to record its heartbeat", || {
-        kit.scalar::<i64>("SELECT count(*) FROM supervisor_heartbeats WHERE tool = 'kit-heal'") == 1
-    });
+    kit.tool("kit-run")
+        .args(["--now", "2025-06-02T10:00:00Z", "t"])
+        .run()
+        .code(1);
+    wait_for(
+        Duration::from_secs(20),
+        "kit-heal to record its heartbeat",
+        || {
+            kit.scalar::<i64>("SELECT count(*) FROM supervisor_heartbeats WHERE tool = 'kit-heal'")
+                == 1
+        },
+    );
 }

@@ -3,8 +3,8 @@
 //! --now / KIT_NOW; nothing here depends on the wall clock.
 
 mod support;
-use support::*;
 use std::time::Duration;
+use support::*;
 
 const EVERY_MINUTE: &str = r#"
 [[task]]
@@ -21,7 +21,10 @@ fn slots(kit: &Kit, task: &str, status: &str) -> Vec<String> {
              WHERE task = ?1 AND status = ?2 ORDER BY scheduled_for",
         )
         .unwrap();
-    s.query_map([task, status], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+    s.query_map([task, status], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 #[test]
@@ -31,14 +34,23 @@ fn eight_concurrent_ticks_claim_each_slot_once() {
     kit.tick().arg("--now").arg("2025-06-02T10:00:05Z").ok();
     for minute in 1..=5 {
         let now = format!("2025-06-02T10:{minute:02}:03Z");
-        let children: Vec<_> = (0..8).map(|_| kit.tick().arg("--now").arg(&now).spawn()).collect();
+        let children: Vec<_> = (0..8)
+            .map(|_| kit.tick().arg("--now").arg(&now).spawn())
+            .collect();
         let mut printed = 0;
         for c in children {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             printed += String::from_utf8_lossy(&out.stdout).lines().count();
         }
-        assert_eq!(printed, 1, "the slot of minute {minute} was printed once in all");
+        assert_eq!(
+            printed, 1,
+            "the slot of minute {minute} was printed once in all"
+        );
     }
     assert_eq!(kit.count("task = 'm'"), 6);
     assert_eq!(
@@ -50,15 +62,25 @@ fn eight_concurrent_ticks_claim_each_slot_once() {
 #[test]
 fn first_tick_considers_only_the_current_minute() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "five"
 schedule = "*/5 * * * *"
 command = "true"
-"#);
+"#,
+    );
     let out = kit.tick().args(["--now", "2025-06-02T10:07:00Z"]).ok();
-    assert!(out.stdout.is_empty(), "10:05 was before kit-tick ever ran: {}", out.stdout);
-    assert_eq!(kit.count("1"), 0, "no missed rows for slots before the first tick");
+    assert!(
+        out.stdout.is_empty(),
+        "10:05 was before kit-tick ever ran: {}",
+        out.stdout
+    );
+    assert_eq!(
+        kit.count("1"),
+        0,
+        "no missed rows for slots before the first tick"
+    );
     let out = kit.tick().args(["--now", "2025-06-02T10:10:01Z"]).ok();
     assert_eq!(out.lines(), vec!["five"]);
 }
@@ -66,14 +88,19 @@ command = "true"
 #[test]
 fn a_three_hour_gap_runs_once_and_records_the_missed_slots() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "poll"
 schedule = "*/10 * * * *"
 command = "true"
-"#);
+"#,
+    );
     kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
-    let out = kit.tick().args(["--now", "2025-06-02T13:05:00Z", "--json"]).ok();
+    let out = kit
+        .tick()
+        .args(["--now", "2025-06-02T13:05:00Z", "--json"])
+        .ok();
     let claims = out.json_lines();
     assert_eq!(claims.len(), 1, "{}", out.stdout);
     assert_eq!(claims[0]["trigger"], "catch_up");
@@ -85,20 +112,28 @@ command = "true"
     let reason: String = kit.scalar(
         "SELECT reason FROM supervisor_executions WHERE status = 'missed' ORDER BY id LIMIT 1",
     );
-    assert!(reason.contains("kit-tick did not run from 2025-06-02T10:00:02"), "{reason}");
+    assert!(
+        reason.contains("kit-tick did not run from 2025-06-02T10:00:02"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn an_on_time_slot_after_a_gap_makes_catch_up_unnecessary() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "poll"
 schedule = "*/10 * * * *"
 command = "true"
-"#);
+"#,
+    );
     kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
-    let out = kit.tick().args(["--now", "2025-06-02T13:00:04Z", "--json"]).ok();
+    let out = kit
+        .tick()
+        .args(["--now", "2025-06-02T13:00:04Z", "--json"])
+        .ok();
     let claims = out.json_lines();
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["trigger"], "schedule");
@@ -108,7 +143,8 @@ command = "true"
 #[test]
 fn catch_up_none_and_max_age_only_record_missed_slots() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "never"
 schedule = "0 * * * *"
@@ -126,10 +162,15 @@ name = "old-enough"
 schedule = "0 * * * *"
 command = "true"
 catch_up_max_age = "2h"
-"#);
+"#,
+    );
     kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
     let out = kit.tick().args(["--now", "2025-06-02T13:45:00Z"]).ok();
-    assert_eq!(out.lines(), vec!["old-enough"], "13:00 is 45 min old: only the 2h bound allows it");
+    assert_eq!(
+        out.lines(),
+        vec!["old-enough"],
+        "13:00 is 45 min old: only the 2h bound allows it"
+    );
     assert_eq!(slots(&kit, "never", "missed").len(), 3);
     assert_eq!(slots(&kit, "young", "missed").len(), 3);
     assert_eq!(slots(&kit, "old-enough", "missed").len(), 2);
@@ -161,7 +202,8 @@ fn a_clock_moving_backwards_never_refires_a_claimed_slot() {
 #[test]
 fn disabled_tasks_and_daemons_claim_nothing() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "off"
 schedule = "* * * * *"
@@ -172,9 +214,14 @@ enabled = false
 name = "svc"
 schedule = "@daemon"
 command = ["sleep", "1000"]
-"#);
+"#,
+    );
     for m in 0..3 {
-        let out = kit.tick().arg("--now").arg(format!("2025-06-02T10:0{m}:01Z")).ok();
+        let out = kit
+            .tick()
+            .arg("--now")
+            .arg(format!("2025-06-02T10:0{m}:01Z"))
+            .ok();
         assert!(out.stdout.is_empty());
     }
     assert_eq!(kit.count("1"), 0);
@@ -188,20 +235,32 @@ command = ["sleep", "1000"]
 #[test]
 fn every_is_anchored_on_the_first_tick_and_then_on_each_slot() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "e"
 schedule = "@every 7m"
 command = "true"
-"#);
-    let out = kit.tick().args(["--now", "2025-06-02T10:00:30Z", "--json"]).ok();
+"#,
+    );
+    let out = kit
+        .tick()
+        .args(["--now", "2025-06-02T10:00:30Z", "--json"])
+        .ok();
     assert_eq!(out.json_lines()[0]["slot"], "2025-06-02T10:00:00.000Z");
     for m in 1..=14 {
-        kit.tick().arg("--now").arg(format!("2025-06-02T10:{m:02}:02Z")).ok();
+        kit.tick()
+            .arg("--now")
+            .arg(format!("2025-06-02T10:{m:02}:02Z"))
+            .ok();
     }
     assert_eq!(
         slots(&kit, "e", "queued"),
-        vec!["2025-06-02T10:00:00.000Z", "2025-06-02T10:07:00.000Z", "2025-06-02T10:14:00.000Z"]
+        vec![
+            "2025-06-02T10:00:00.000Z",
+            "2025-06-02T10:07:00.000Z",
+            "2025-06-02T10:14:00.000Z"
+        ]
     );
 }
 
@@ -213,7 +272,11 @@ fn tick_minutes(kit: &Kit, day: &str, from: (u32, u32), to: (u32, u32)) -> Vec<S
         let now = format!("{day}T{h:02}:{m:02}:01Z");
         let out = kit.tick().args(["--json", "--now", &now]).ok();
         for c in out.json_lines() {
-            claimed.push(format!("{} {}", c["name"].as_str().unwrap(), c["slot"].as_str().unwrap()));
+            claimed.push(format!(
+                "{} {}",
+                c["name"].as_str().unwrap(),
+                c["slot"].as_str().unwrap()
+            ));
         }
         m += 1;
         if m == 60 {
@@ -227,7 +290,8 @@ fn tick_minutes(kit: &Kit, day: &str, from: (u32, u32), to: (u32, u32)) -> Vec<S
 #[test]
 fn dst_spring_forward_in_warsaw_runs_fixed_jobs_once_after_the_jump() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [settings]
 timezone = "Europe/Warsaw"
 
@@ -245,14 +309,28 @@ command = "true"
 name = "wild-hour"
 schedule = "30 * * * *"
 command = "true"
-"#);
+"#,
+    );
     // 2025-03-30: 02:00 CET (01:00Z) jumps to 03:00 CEST.
     let claimed = tick_minutes(&kit, "2025-03-30", (0, 20), (1, 50));
-    let of = |n: &str| claimed.iter().filter(|c| c.starts_with(&format!("{n} "))).cloned().collect::<Vec<_>>();
-    assert_eq!(of("fixed"), vec!["fixed 2025-03-30T01:00:00.000Z"], "02:30 does not exist: runs at 03:00 CEST");
+    let of = |n: &str| {
+        claimed
+            .iter()
+            .filter(|c| c.starts_with(&format!("{n} ")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of("fixed"),
+        vec!["fixed 2025-03-30T01:00:00.000Z"],
+        "02:30 does not exist: runs at 03:00 CEST"
+    );
     assert_eq!(
         of("wild-hour"),
-        vec!["wild-hour 2025-03-30T00:30:00.000Z", "wild-hour 2025-03-30T01:30:00.000Z"],
+        vec![
+            "wild-hour 2025-03-30T00:30:00.000Z",
+            "wild-hour 2025-03-30T01:30:00.000Z"
+        ],
         "a wildcard-hour job follows the wall clock: 01:30 CET, then 03:30 CEST"
     );
     // */15 keeps its rhythm: 00:30Z, 00:45Z, 01:00Z, 01:15Z, 01:30Z, 01:45Z.
@@ -262,7 +340,8 @@ command = "true"
 #[test]
 fn dst_fall_back_in_new_york_runs_fixed_jobs_once_and_wildcards_twice() {
     let kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "fixed"
 schedule = "30 1 * * *"
@@ -274,12 +353,27 @@ name = "quarter"
 schedule = "*/15 * * * *"
 command = "true"
 timezone = "America/New_York"
-"#);
+"#,
+    );
     // 2025-11-02: 01:00-01:59 EDT (05:00Z-05:59Z) repeats as EST (06:00Z-06:59Z).
     let claimed = tick_minutes(&kit, "2025-11-02", (4, 50), (7, 5));
-    let of = |n: &str| claimed.iter().filter(|c| c.starts_with(&format!("{n} "))).cloned().collect::<Vec<_>>();
-    assert_eq!(of("fixed"), vec!["fixed 2025-11-02T05:30:00.000Z"], "01:30 runs once, in its first pass");
-    assert_eq!(of("quarter").len(), 9, "05:00Z..07:00Z every 15 min through both passes: {claimed:?}");
+    let of = |n: &str| {
+        claimed
+            .iter()
+            .filter(|c| c.starts_with(&format!("{n} ")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of("fixed"),
+        vec!["fixed 2025-11-02T05:30:00.000Z"],
+        "01:30 runs once, in its first pass"
+    );
+    assert_eq!(
+        of("quarter").len(),
+        9,
+        "05:00Z..07:00Z every 15 min through both passes: {claimed:?}"
+    );
 }
 
 #[test]
@@ -287,7 +381,10 @@ fn dry_run_reports_and_changes_nothing() {
     let kit = Kit::new();
     kit.tasks(EVERY_MINUTE);
     kit.tick().args(["--now", "2025-06-02T10:00:01Z"]).ok();
-    let out = kit.tick().args(["--dry-run", "--now", "2025-06-02T10:01:01Z"]).ok();
+    let out = kit
+        .tick()
+        .args(["--dry-run", "--now", "2025-06-02T10:01:01Z"])
+        .ok();
     assert_eq!(out.lines(), vec!["m"]);
     assert_eq!(kit.count("1"), 1, "the dry run claimed nothing");
     let out = kit.tick().args(["--now", "2025-06-02T10:01:01Z"]).ok();
@@ -299,14 +396,16 @@ fn each_tick_records_its_heartbeat() {
     let kit = Kit::new();
     kit.tasks(EVERY_MINUTE);
     kit.tick().args(["--now", "2025-06-02T10:00:01Z"]).ok();
-    let beat: String = kit.scalar("SELECT beat_at FROM supervisor_heartbeats WHERE tool = 'kit-tick'");
+    let beat: String =
+        kit.scalar("SELECT beat_at FROM supervisor_heartbeats WHERE tool = 'kit-tick'");
     assert_eq!(beat, "2025-06-02T10:00:01.000Z");
 }
 
 #[test]
 fn the_tick_output_pipes_into_kit_run() {
     let mut kit = Kit::new();
-    kit.tasks(r#"
+    kit.tasks(
+        r#"
 [[task]]
 name = "a"
 schedule = "* * * * *"
@@ -316,7 +415,8 @@ command = "echo a-ran"
 name = "b"
 schedule = "*/2 * * * *"
 command = ["sh", "-c", "echo b-ran"]
-"#);
+"#,
+    );
     kit.at("2025-06-02T10:00:01Z");
     let claimed = kit.tick().ok();
     assert_eq!(claimed.lines(), vec!["a", "b"]);
@@ -336,19 +436,28 @@ command = ["sh", "-c", "echo b-ran"]
 fn exec_mode_returns_at_once_and_the_detached_run_finishes() {
     let kit = Kit::new();
     let flag = kit.path("released");
-    kit.tasks(&format!(r#"
+    kit.tasks(&format!(
+        r#"
 [[task]]
 name = "slow"
 schedule = "* * * * *"
 command = "while [ ! -e '{}' ]; do sleep 0.05; done; echo done"
-"#, flag.display()));
-    kit.tick().args(["--exec", "--no-heal", "--now", "2025-06-02T10:00:01Z"]).ok();
+"#,
+        flag.display()
+    ));
+    kit.tick()
+        .args(["--exec", "--no-heal", "--now", "2025-06-02T10:00:01Z"])
+        .ok();
     // kit-tick has returned while the task is still waiting for the flag.
-    wait_for(Duration::from_secs(20), "the detached kit-run to start", || {
-        kit.statuses("slow") == vec!["running"]
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the detached kit-run to start",
+        || kit.statuses("slow") == vec!["running"],
+    );
     std::fs::write(&flag, "").unwrap();
-    wait_for(Duration::from_secs(20), "the detached run to finish", || {
-        kit.statuses("slow") == vec!["success"]
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the detached run to finish",
+        || kit.statuses("slow") == vec!["success"],
+    );
 }

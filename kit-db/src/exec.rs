@@ -279,7 +279,11 @@ pub fn find_orphans(conn: &Connection, task: Option<&str>) -> Result<Vec<Orphan>
                 _ => false,
             };
         if !alive {
-            let child = match (child_pid, child_start, boot_id.as_deref() == Some(boot.as_str())) {
+            let child = match (
+                child_pid,
+                child_start,
+                boot_id.as_deref() == Some(boot.as_str()),
+            ) {
                 (Some(p), Some(s), true) => Some((p as i32, ProcStart(s as u64))),
                 _ => None,
             };

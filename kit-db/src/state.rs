@@ -49,7 +49,12 @@ impl Heartbeat {
 }
 
 /// Records that `tool` (this process) is alive at `now`.
-pub fn beat(conn: &Connection, tool: &str, now: Instant, info: Option<&serde_json::Value>) -> Result<()> {
+pub fn beat(
+    conn: &Connection,
+    tool: &str,
+    now: Instant,
+    info: Option<&serde_json::Value>,
+) -> Result<()> {
     let pid = std::process::id() as i32;
     let start = process::process_start(pid).map(|s| s.0 as i64);
     let mut stmt = conn.prepare_cached(

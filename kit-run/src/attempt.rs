@@ -105,8 +105,13 @@ pub fn run(
         }
         let sig = STOP_SIGNAL.load(Ordering::SeqCst);
         if sig != 0 {
-            let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("signal");
-            why_stopped = Some(("killed", format!("kit-run received {name} and stopped the command")));
+            let name = Signal::try_from(sig)
+                .map(|s| s.as_str())
+                .unwrap_or("signal");
+            why_stopped = Some((
+                "killed",
+                format!("kit-run received {name} and stopped the command"),
+            ));
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) && outcome.is_none() {
@@ -123,7 +128,9 @@ pub fn run(
     if why_stopped.is_none() && outcome.is_none() {
         // The pipe closed; the command is exiting. Reap it before looking
         // for leftovers, or its own zombie would count as one.
-        outcome = process::wait_child(pid, Some(Instant::now() + DRAIN)).ok().filter(|o| *o != WaitOutcome::TimedOut);
+        outcome = process::wait_child(pid, Some(Instant::now() + DRAIN))
+            .ok()
+            .filter(|o| *o != WaitOutcome::TimedOut);
     }
     if why_stopped.is_some() || process::group_has_live_members(pid) {
         // Stop the whole group: the command's leftovers would otherwise run
@@ -148,7 +155,11 @@ pub fn run(
     }
     if let Some(p) = &pipe {
         // Whatever the group wrote before it died.
-        let _ = read_with_deadline(p, &mut buf, Some(Instant::now() + Duration::from_millis(50)));
+        let _ = read_with_deadline(
+            p,
+            &mut buf,
+            Some(Instant::now() + Duration::from_millis(50)),
+        );
     }
     let outcome = match outcome {
         Some(o) => o,
@@ -166,7 +177,10 @@ pub fn run(
     };
     let grace_note = |hard: bool| {
         if hard {
-            format!("SIGTERM, then SIGKILL after the {} grace", kit_db::units::Dur(lim.grace))
+            format!(
+                "SIGTERM, then SIGKILL after the {} grace",
+                kit_db::units::Dur(lim.grace)
+            )
         } else {
             "SIGTERM".to_string()
         }
@@ -203,7 +217,9 @@ pub fn run(
             WaitOutcome::Signaled(s, core) => {
                 finish.status = "killed";
                 finish.signal = Some(s);
-                let name = Signal::try_from(s).map(|s| s.as_str()).unwrap_or("unknown signal");
+                let name = Signal::try_from(s)
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown signal");
                 finish.reason = Some(format!(
                     "killed by signal {s} ({name}){}",
                     if core { ", core dumped" } else { "" }
@@ -219,7 +235,11 @@ pub fn run(
     };
     finish.exit_code = Some(code);
     if !notes.is_empty() {
-        let r = finish.reason.take().map(|r| format!("{r}; ")).unwrap_or_default();
+        let r = finish
+            .reason
+            .take()
+            .map(|r| format!("{r}; "))
+            .unwrap_or_default();
         finish.reason = Some(format!("{r}{}", notes.join("; ")));
     }
     Ended {

@@ -26,7 +26,11 @@ pub fn try_lock(db: &Path, task: &str) -> anyhow::Result<Option<TaskLock>> {
 }
 
 /// Waits for the lock (after `replace` stopped the previous run).
-pub fn lock(db: &Path, task: &str, within: std::time::Duration) -> anyhow::Result<Option<TaskLock>> {
+pub fn lock(
+    db: &Path,
+    task: &str,
+    within: std::time::Duration,
+) -> anyhow::Result<Option<TaskLock>> {
     let deadline = std::time::Instant::now() + within;
     let mut pause = std::time::Duration::from_millis(1);
     loop {

@@ -48,7 +48,12 @@ struct Slot {
 
 /// Runs task `name` once (plus its retries). Returns the exit code to report.
 /// `want` names a specific queued execution (from `kit-tick --json`).
-pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) -> anyhow::Result<i32> {
+pub fn run_task(
+    store: &Store,
+    name: &str,
+    want: Option<i64>,
+    opts: &Options,
+) -> anyhow::Result<i32> {
     let mut now = clock::now(opts.now_flag.as_deref())?;
     let injected = clock::is_injected(opts.now_flag.as_deref());
     let conn = &store.conn;
@@ -61,7 +66,12 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
             // A slot claimed just before its task was removed is settled
             // now with the real reason, not left queued for kit-heal.
             if let Some(q) = claimed(conn, name, want)? {
-                exec::finish(conn, q.id, &skip("the task was removed after this slot was claimed"), now)?;
+                exec::finish(
+                    conn,
+                    q.id,
+                    &skip("the task was removed after this slot was claimed"),
+                    now,
+                )?;
                 return Ok(0);
             }
             repo::require(conn, name)?
@@ -74,7 +84,12 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     let queued = claimed(conn, name, want)?;
     if !task.enabled {
         if let Some(q) = &queued {
-            exec::finish(conn, q.id, &skip("the task was disabled after this slot was claimed"), now)?;
+            exec::finish(
+                conn,
+                q.id,
+                &skip("the task was disabled after this slot was claimed"),
+                now,
+            )?;
             return Ok(0);
         }
     }
@@ -82,7 +97,10 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
     // the same minute does not start in the same second.
     if let (Some(j), Some(q)) = (task.jitter, &queued) {
         if q.trigger == "schedule" && !j.0.is_zero() {
-            let offset = stable_offset(&format!("{name}@{}", q.scheduled_for.clone().unwrap_or_default()), j.0);
+            let offset = stable_offset(
+                &format!("{name}@{}", q.scheduled_for.clone().unwrap_or_default()),
+                j.0,
+            );
             if injected {
                 now += chrono::Duration::from_std(offset).unwrap_or_default();
             } else {
@@ -97,7 +115,14 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
             Some(l) => Some(l),
             None => {
                 let why = still_running(conn, name)?;
-                record_skip(store, name, queued.as_ref().map(|q| q.id), &opts.trigger, &why, now)?;
+                record_skip(
+                    store,
+                    name,
+                    queued.as_ref().map(|q| q.id),
+                    &opts.trigger,
+                    &why,
+                    now,
+                )?;
                 if !opts.json {
                     eprintln!("kit-run: {name}: skipped: {why}");
                 }
@@ -152,7 +177,8 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
         };
         let spec = runenv::spawn_spec(&task, runenv::environment(&task, &info));
         let ended = run_attempt(store, slot.id, spec, &limits)?;
-        let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
+        let finished_at =
+            now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
         record_result(conn, name, slot.id, &ended.finish, finished_at)?;
         report(store, name, slot.id, &ended, opts)?;
         let retryable = matches!(ended.finish.status, "failed" | "timeout");
@@ -180,7 +206,16 @@ pub fn run_task(store: &Store, name: &str, want: Option<i64>, opts: &Options) ->
         let next_attempt = slot.attempt + 1;
         let sched = slot.scheduled_for.clone();
         let id = store.write(|tx| {
-            exec::insert_running(tx, name, "retry", next_attempt, sched.as_deref(), Some(first_id), &who, now)
+            exec::insert_running(
+                tx,
+                name,
+                "retry",
+                next_attempt,
+                sched.as_deref(),
+                Some(first_id),
+                &who,
+                now,
+            )
         })?;
         slot = Slot {
             id,
@@ -209,7 +244,8 @@ fn record_result(
         Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
             let mut lean = f.clone();
             let n = lean.output.take().map_or(0, |o| o.len());
-            let why = format!("its output ({n} bytes) was not recorded: no space left for the database");
+            let why =
+                format!("its output ({n} bytes) was not recorded: no space left for the database");
             lean.reason = Some(match &f.reason {
                 Some(r) => format!("{r}; {why}"),
                 None => why,
@@ -224,7 +260,11 @@ fn record_result(
 
 /// The queued row this run takes: the one named (from `kit-tick --json`),
 /// else the task's oldest.
-fn claimed(conn: &rusqlite::Connection, name: &str, want: Option<i64>) -> anyhow::Result<Option<exec::Execution>> {
+fn claimed(
+    conn: &rusqlite::Connection,
+    name: &str,
+    want: Option<i64>,
+) -> anyhow::Result<Option<exec::Execution>> {
     Ok(match want {
         Some(id) => exec::get(conn, id)?.filter(|e| e.status == "queued" && e.task == name),
         None => exec::oldest_queued(conn, name)?,
@@ -233,7 +273,12 @@ fn claimed(conn: &rusqlite::Connection, name: &str, want: Option<i64>) -> anyhow
 
 /// Runs one attempt, noting the child's pid on the row as soon as it exists
 /// (so a kit-run killed mid-run leaves enough to stop its leftovers).
-fn run_attempt(store: &Store, id: i64, spec: SpawnSpec, limits: &attempt::Limits) -> anyhow::Result<Ended> {
+fn run_attempt(
+    store: &Store,
+    id: i64,
+    spec: SpawnSpec,
+    limits: &attempt::Limits,
+) -> anyhow::Result<Ended> {
     let mut on_spawn = |pid: i32, start: process::ProcStart| -> anyhow::Result<()> {
         exec::set_child(&store.conn, id, pid, Some(start))?;
         Ok(())
@@ -286,8 +331,13 @@ fn still_running(conn: &rusqlite::Connection, name: &str) -> anyhow::Result<Stri
         Some((id, Some((pid, _)))) => format!(
             "overlap = skip and the previous run (execution #{id}, pid {pid}) is still running"
         ),
-        Some((id, None)) => format!("overlap = skip and the previous run (execution #{id}) is still running"),
-        None => "overlap = skip and a previous run of this task (retrying or starting) holds its lock".into(),
+        Some((id, None)) => {
+            format!("overlap = skip and the previous run (execution #{id}) is still running")
+        }
+        None => {
+            "overlap = skip and a previous run of this task (retrying or starting) holds its lock"
+                .into()
+        }
     })
 }
 
@@ -318,7 +368,11 @@ fn replace_running(store: &Store, task: &Task) -> anyhow::Result<overlap::TaskLo
         return Ok(l);
     }
     for (id, child) in exec::running_of(&store.conn, &task.name)? {
-        exec::set_reason(&store.conn, id, "replaced by a newer run (overlap = replace)")?;
+        exec::set_reason(
+            &store.conn,
+            id,
+            "replaced by a newer run (overlap = replace)",
+        )?;
         if let Some((pid, start)) = child {
             let _ = process::terminate_group(
                 pid,
@@ -331,8 +385,17 @@ fn replace_running(store: &Store, task: &Task) -> anyhow::Result<overlap::TaskLo
             );
         }
     }
-    overlap::lock(store.path(), &task.name, task.kill_grace() + Duration::from_secs(10))?
-        .with_context(|| format!("the previous run of {:?} did not stop; not starting a second one", task.name))
+    overlap::lock(
+        store.path(),
+        &task.name,
+        task.kill_grace() + Duration::from_secs(10),
+    )?
+    .with_context(|| {
+        format!(
+            "the previous run of {:?} did not stop; not starting a second one",
+            task.name
+        )
+    })
 }
 
 fn report(store: &Store, name: &str, id: i64, ended: &Ended, opts: &Options) -> anyhow::Result<()> {
@@ -348,7 +411,12 @@ fn report(store: &Store, name: &str, id: i64, ended: &Ended, opts: &Options) -> 
             "kit-run: {name}: {} (exit {}){}; see `kit-ctl output {id}`",
             ended.finish.status,
             ended.code,
-            ended.finish.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            ended
+                .finish
+                .reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -363,7 +431,8 @@ pub fn adhoc(
     timeout: Option<&str>,
     opts: &Options,
 ) -> anyhow::Result<i32> {
-    kit_db::task::validate::validate_name(label).map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
+    kit_db::task::validate::validate_name(label)
+        .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
     if command.is_empty() {
         anyhow::bail!("--name needs a command after --");
     }
@@ -374,8 +443,13 @@ pub fn adhoc(
     let who = Recorder::this_process();
     // An ad-hoc run is recorded as `adhoc` unless the caller said more
     // precisely what it is (kit-heal's exec: actions pass `recovery`).
-    let trigger = if opts.trigger == "manual" { "adhoc" } else { opts.trigger.as_str() };
-    let id = store.write(|tx| exec::insert_running(tx, label, trigger, 1, None, None, &who, now))?;
+    let trigger = if opts.trigger == "manual" {
+        "adhoc"
+    } else {
+        opts.trigger.as_str()
+    };
+    let id =
+        store.write(|tx| exec::insert_running(tx, label, trigger, 1, None, None, &who, now))?;
     let mut spec = SpawnSpec::new(command.iter().cloned());
     spec.env = std::env::vars_os().collect();
     let limits = attempt::Limits {

@@ -65,7 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         for c in &report.claimed {
             // kit-run takes the oldest queued slot of the task, which is this one
             // (or an older one left by a broken pipe: also due).
-            if let Err(e) = kit_db::launch::detached("kit-run", &db_path, &[c.name.as_str()], injected) {
+            if let Err(e) =
+                kit_db::launch::detached("kit-run", &db_path, &[c.name.as_str()], injected)
+            {
                 eprintln!("kit-tick: cannot start kit-run for {}: {e}", c.name);
                 failures += 1;
             }

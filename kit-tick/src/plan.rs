@@ -100,7 +100,10 @@ pub fn plan(
             kit_db::clock::fmt(t),
             kit_db::clock::fmt(now)
         ),
-        _ => format!("kit-tick did not run at the slot's time (next tick: {})", kit_db::clock::fmt(now)),
+        _ => format!(
+            "kit-tick did not run at the slot's time (next tick: {})",
+            kit_db::clock::fmt(now)
+        ),
     };
     let mut slots: Vec<(Instant, Verdict)> = Vec::new();
     let catch_up_slot = if on_time.is_empty() && policy.catch_up == CatchUp::Once {

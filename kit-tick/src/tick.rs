@@ -61,7 +61,9 @@ pub fn tick(store: &Store, now: Instant, dry_run: bool) -> anyhow::Result<TickRe
 
     let due = due_tasks(&tx, now)?;
     for name in due {
-        let Some(row) = repo::get(&tx, &name)? else { continue };
+        let Some(row) = repo::get(&tx, &name)? else {
+            continue;
+        };
         let task = &row.task;
         let Ok(schedule) = Schedule::parse(&task.schedule) else {
             continue; // validated on the way in; a hand-edited row is skipped, not fatal

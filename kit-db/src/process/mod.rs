@@ -40,7 +40,7 @@ mod wait;
 mod tests;
 
 pub use capture::{
-    read_capped, read_with_deadline, Sink, set_nonblocking, CapBuffer, Captured, ReadStatus,
+    read_capped, read_with_deadline, set_nonblocking, CapBuffer, Captured, ReadStatus, Sink,
 };
 pub use group::{
     group_alive, group_has_live_members, kill_leftovers, signal_group, terminate_group, Terminate,

@@ -131,7 +131,6 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-
 /// A declared task. Field order is the order `export` writes them in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,7 +279,8 @@ impl Task {
         self.retry_delay.map_or(defaults::RETRY_DELAY, |d| d.0)
     }
     pub fn retry_max_delay(&self) -> Duration {
-        self.retry_max_delay.map_or(defaults::RETRY_MAX_DELAY, |d| d.0)
+        self.retry_max_delay
+            .map_or(defaults::RETRY_MAX_DELAY, |d| d.0)
     }
     pub fn output_cap(&self) -> u64 {
         self.output_cap.map_or(defaults::OUTPUT_CAP, |s| s.0)
@@ -289,7 +289,8 @@ impl Task {
         self.restart_delay.map_or(defaults::RESTART_DELAY, |d| d.0)
     }
     pub fn restart_max_delay(&self) -> Duration {
-        self.restart_max_delay.map_or(defaults::RESTART_MAX_DELAY, |d| d.0)
+        self.restart_max_delay
+            .map_or(defaults::RESTART_MAX_DELAY, |d| d.0)
     }
     pub fn stable_after(&self) -> Duration {
         self.stable_after.map_or(defaults::STABLE_AFTER, |d| d.0)

@@ -28,8 +28,7 @@ pub enum Change {
     Removed,
 }
 
-const COLUMNS: &str =
-    "spec, next_due, disabled_reason, revision, created_at, updated_at, enabled";
+const COLUMNS: &str = "spec, next_due, disabled_reason, revision, created_at, updated_at, enabled";
 
 fn from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     let spec: String = r.get(0)?;
@@ -86,7 +85,9 @@ pub fn similar_names(conn: &Connection, name: &str) -> Result<Vec<String>> {
     let mut scored: Vec<(usize, String)> = names(conn)?
         .into_iter()
         .map(|n| (edit_distance(&n, name), n))
-        .filter(|(d, n)| *d <= 3.max(name.len() / 3) || n.contains(name) || name.contains(n.as_str()))
+        .filter(|(d, n)| {
+            *d <= 3.max(name.len() / 3) || n.contains(name) || name.contains(n.as_str())
+        })
         .collect();
     scored.sort();
     Ok(scored.into_iter().take(3).map(|(_, n)| n).collect())
@@ -112,7 +113,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
     validate(task).map_err(|e| Error::invalid(format!("task {:?}: {e}", task.name)))?;
     let spec = serde_json::to_string(task).map_err(|e| Error::invalid(e.to_string()))?;
-    let command = serde_json::to_string(&task.command).map_err(|e| Error::invalid(e.to_string()))?;
+    let command =
+        serde_json::to_string(&task.command).map_err(|e| Error::invalid(e.to_string()))?;
     let ts = clock::fmt(now);
     let existing = get(tx, &task.name)?;
     match existing {
@@ -167,7 +169,13 @@ pub fn set_enabled(
     tx.execute(
         "UPDATE supervisor_tasks SET enabled = ?2, spec = ?3, disabled_reason = ?4,
            next_due = NULL, revision = revision + 1, updated_at = ?5 WHERE name = ?1",
-        params![name, enabled, spec, if enabled { None } else { reason }, clock::fmt(now)],
+        params![
+            name,
+            enabled,
+            spec,
+            if enabled { None } else { reason },
+            clock::fmt(now)
+        ],
     )?;
     Ok(true)
 }
