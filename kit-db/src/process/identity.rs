@@ -102,8 +102,15 @@ pub fn is_same_process(pid: i32, start: ProcStart) -> bool {
 ///
 /// Linux: `/proc/sys/kernel/random/boot_id`. macOS: `kern.boottime` as
 /// `SECONDS.MICROS`. Elsewhere, or on failure: `"unknown"`.
+///
+/// Read once per process: it cannot change while the process lives, and
+/// every kit-run and kit-tick asks for it several times (claim, heartbeat,
+/// reconciling lost runs).
 pub fn boot_id() -> String {
-    platform_boot_id().unwrap_or_else(|| "unknown".to_string())
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| platform_boot_id().unwrap_or_else(|| "unknown".to_string()))
+        .clone()
 }
 
 /// Whether a pid exists at all, according to `kill(pid, 0)`. EPERM means it
