@@ -87,7 +87,7 @@ impl Keep {
                 self.start(&name);
             }
         }
-        if let Ok(fp) = self.fingerprint_now() {
+        if let Ok(fp) = self.daemon_fingerprint() {
             self.fingerprint = fp;
         }
         let running = self.daemons.values().filter(|d| d.is_running()).count();
@@ -101,17 +101,6 @@ impl Keep {
         );
         self.flush(true);
         Ok(())
-    }
-
-    fn fingerprint_now(&self) -> rusqlite::Result<Vec<(String, i64, String, bool)>> {
-        let mut stmt = self.store.conn.prepare_cached(
-            "SELECT name, revision, updated_at, enabled FROM supervisor_tasks
-             WHERE trim(schedule) = '@daemon' ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
-        })?;
-        rows.collect()
     }
 
     /// Carries the saved history over: wanted, restarts, the crash-loop

@@ -41,7 +41,8 @@ impl Keep {
         self.handle_requests();
     }
 
-    fn daemon_fingerprint(&self) -> rusqlite::Result<Vec<(String, i64, String, bool)>> {
+    /// What tells whether any daemon task changed: one row per daemon task.
+    pub(crate) fn daemon_fingerprint(&self) -> rusqlite::Result<Vec<(String, i64, String, bool)>> {
         let mut stmt = self.store.conn.prepare_cached(
             "SELECT name, revision, updated_at, enabled FROM supervisor_tasks
              WHERE trim(schedule) = '@daemon' ORDER BY name",
