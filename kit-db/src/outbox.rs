@@ -9,7 +9,8 @@
 
 use crate::clock::{self, Instant};
 use crate::Result;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
 /// A row of `supervisor_events`; also the JSON a notify command receives.
@@ -43,9 +44,10 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
         severity: r.get(3)?,
         task: r.get(4)?,
         message: r.get(5)?,
+        // Text that is not JSON (written by hand) is shown as it is.
         detail: r
             .get::<_, Option<String>>(6)?
-            .and_then(|s| serde_json::from_str(&s).ok()),
+            .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
         dedupe_key: r.get(7)?,
         notify: r.get::<_, i64>(8)? != 0,
         delivery: r.get(9)?,
@@ -56,70 +58,36 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Event>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM supervisor_events WHERE id = ?1"
-    ))?;
-    Ok(stmt.query_row([id], from_row).optional()?)
+/// Which events [`page`] reads: of one task and/or kind, older than an id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub task: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub before_id: Option<i64>,
 }
 
-/// The newest events (optionally of one task), newest first.
-pub fn recent(conn: &Connection, task: Option<&str>, limit: i64) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM supervisor_events WHERE (?1 IS NULL OR task = ?1)
-         ORDER BY id DESC LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![task, limit], from_row)?;
+/// Up to `limit` events matching `filter`, newest first. The SQL names only
+/// the conditions given, so a task filter reads through the (task, id) index.
+pub fn page(conn: &Connection, filter: Filter, limit: i64) -> Result<Vec<Event>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM supervisor_events WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(t) = filter.task {
+        args.push(Value::Text(t.to_string()));
+        sql.push_str(&format!(" AND task = ?{}", args.len()));
+    }
+    if let Some(k) = filter.kind {
+        args.push(Value::Text(k.to_string()));
+        sql.push_str(&format!(" AND kind = ?{}", args.len()));
+    }
+    if let Some(b) = filter.before_id {
+        args.push(Value::Integer(b));
+        sql.push_str(&format!(" AND id < ?{}", args.len()));
+    }
+    args.push(Value::Integer(limit));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Events still to be delivered (`pending`) or given up on (`failed`), oldest first.
-pub fn undelivered(conn: &Connection, limit: i64) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM supervisor_events WHERE delivery IN ('pending','failed')
-         ORDER BY id LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([limit], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The outbox at a glance (what `kit-ctl status` shows).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Counts {
-    pub pending: i64,
-    pub failed: i64,
-    pub oldest_pending_at: Option<String>,
-    pub max_attempts: i64,
-    pub last_error: Option<String>,
-}
-
-pub fn counts(conn: &Connection) -> Result<Counts> {
-    let (pending, oldest, max_attempts): (i64, Option<String>, Option<i64>) = conn.query_row(
-        "SELECT count(*), min(created_at), max(attempts) FROM supervisor_events WHERE delivery = 'pending'",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let failed: i64 = conn.query_row(
-        "SELECT count(*) FROM supervisor_events WHERE delivery = 'failed'",
-        [],
-        |r| r.get(0),
-    )?;
-    let last_error: Option<String> = conn
-        .query_row(
-            "SELECT last_error FROM supervisor_events
-             WHERE delivery IN ('pending','failed') AND last_error IS NOT NULL
-             ORDER BY id DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(Counts {
-        pending,
-        failed,
-        oldest_pending_at: oldest,
-        max_attempts: max_attempts.unwrap_or(0),
-        last_error,
-    })
 }
 
 /// Pending events due for a delivery attempt at `now` and not leased, oldest

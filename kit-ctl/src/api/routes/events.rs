@@ -4,10 +4,12 @@
 
 use crate::api::http::{ApiError, Reply};
 use crate::api::router::Call;
-use rusqlite::types::Value as Sql;
+use kit_db::outbox;
 use serde::Serialize;
 use serde_json::json;
 
+/// What the API shows of an event (the outbox's bookkeeping columns stay
+/// inside).
 #[derive(Debug, Serialize)]
 struct Event {
     id: i64,
@@ -23,6 +25,24 @@ struct Event {
     last_error: Option<String>,
 }
 
+impl From<outbox::Event> for Event {
+    fn from(e: outbox::Event) -> Self {
+        Event {
+            id: e.id,
+            created_at: e.created_at,
+            kind: e.kind,
+            severity: e.severity,
+            task: e.task,
+            message: e.message,
+            detail: e.detail,
+            delivery: e.delivery,
+            attempts: e.attempts,
+            delivered_at: e.delivered_at,
+            last_error: e.last_error,
+        }
+    }
+}
+
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
@@ -30,47 +50,16 @@ pub fn list(call: &Call) -> Result<Reply, ApiError> {
     let req = call.req;
     req.only_params(&["task", "kind", "limit", "before_id"])?;
     let limit = req.int_param("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let mut sql = String::from(
-        "SELECT id, created_at, kind, severity, task, message, detail, delivery, attempts,
-                delivered_at, last_error
-         FROM supervisor_events WHERE 1 = 1",
-    );
-    let mut args: Vec<Sql> = Vec::new();
-    if let Some(t) = req.param("task").filter(|t| !t.is_empty()) {
-        args.push(Sql::Text(t.to_string()));
-        sql.push_str(&format!(" AND task = ?{}", args.len()));
-    }
-    if let Some(k) = req.param("kind").filter(|k| !k.is_empty()) {
-        args.push(Sql::Text(k.to_string()));
-        sql.push_str(&format!(" AND kind = ?{}", args.len()));
-    }
-    if let Some(b) = req.opt_id_param("before_id")? {
-        args.push(Sql::Integer(b));
-        sql.push_str(&format!(" AND id < ?{}", args.len()));
-    }
+    let filter = outbox::Filter {
+        task: req.param("task").filter(|t| !t.is_empty()),
+        kind: req.param("kind").filter(|k| !k.is_empty()),
+        before_id: req.opt_id_param("before_id")?,
+    };
     // One more than asked tells whether there is a next page.
-    args.push(Sql::Integer(limit + 1));
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-    let mut stmt = call.store.conn.prepare(&sql)?;
-    let mut events = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                created_at: r.get(1)?,
-                kind: r.get(2)?,
-                severity: r.get(3)?,
-                task: r.get(4)?,
-                message: r.get(5)?,
-                detail: r
-                    .get::<_, Option<String>>(6)?
-                    .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
-                delivery: r.get(7)?,
-                attempts: r.get(8)?,
-                delivered_at: r.get(9)?,
-                last_error: r.get(10)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut events: Vec<Event> = outbox::page(&call.store.conn, filter, limit + 1)?
+        .into_iter()
+        .map(Event::from)
+        .collect();
     let more = events.len() as i64 > limit;
     events.truncate(limit as usize);
     let next = if more {
