@@ -5,7 +5,7 @@
 //! Counters count the history the DB holds: `kit-db prune` lowers them,
 //! which Prometheus treats as a counter reset (rate() stays right).
 
-use super::status::{streak, FAILURES};
+use super::status::{running_and_queued, streak, FAILURES};
 use super::Ctx;
 use kit_db::clock::{self, Instant};
 use kit_db::{state, Store};
@@ -38,6 +38,25 @@ impl<'a> Family<'a> {
         }
         let _ = writeln!(self.out, " {}", number(value));
     }
+}
+
+/// A family with one sample per task given (labelled `task`).
+fn per_task<'t>(
+    out: &mut String,
+    name: &'static str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (&'t str, f64)>,
+) {
+    let mut f = Family::new(out, name, kind, help);
+    for (task, value) in samples {
+        f.sample(&[("task", task)], value);
+    }
+}
+
+/// A gauge family with one unlabelled sample.
+fn gauge(out: &mut String, name: &'static str, help: &str, value: f64) {
+    Family::new(out, name, "gauge", help).sample(&[], value);
 }
 
 /// Label values escape backslash, double quote and line feed.
@@ -149,119 +168,94 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
     }
 
     let tasks = task_facts(store)?;
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_task_enabled",
-            "gauge",
-            "1 if the task is enabled, else 0.",
-        );
-        for t in &tasks {
-            f.sample(&[("task", &t.name)], t.enabled as i64 as f64);
-        }
+    per_task(
+        &mut out,
+        "kit_task_enabled",
+        "gauge",
+        "1 if the task is enabled, else 0.",
+        tasks
+            .iter()
+            .map(|t| (t.name.as_str(), t.enabled as i64 as f64)),
+    );
+    per_task(
+        &mut out,
+        "kit_task_last_success_timestamp_seconds",
+        "gauge",
+        "When the task's latest successful execution finished (Unix time).",
+        tasks
+            .iter()
+            .filter_map(|t| Some((t.name.as_str(), t.last_success?))),
+    );
+    per_task(
+        &mut out,
+        "kit_task_last_duration_seconds",
+        "gauge",
+        "How long the task's latest finished execution took.",
+        tasks
+            .iter()
+            .filter_map(|t| Some((t.name.as_str(), t.last_duration?))),
+    );
+    let mut streaks = Vec::new();
+    for t in tasks.iter().filter(|t| !t.daemon) {
+        let failing = t
+            .last_status
+            .as_deref()
+            .is_some_and(|s| FAILURES.contains(&s));
+        let n = if failing { streak(conn, &t.name)? } else { 0 };
+        streaks.push((t.name.as_str(), n as f64));
     }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_task_last_success_timestamp_seconds",
-            "gauge",
-            "When the task's latest successful execution finished (Unix time).",
-        );
-        for t in &tasks {
-            if let Some(s) = t.last_success {
-                f.sample(&[("task", &t.name)], s);
-            }
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_task_last_duration_seconds",
-            "gauge",
-            "How long the task's latest finished execution took.",
-        );
-        for t in &tasks {
-            if let Some(d) = t.last_duration {
-                f.sample(&[("task", &t.name)], d);
-            }
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_task_failure_streak",
-            "gauge",
-            "Consecutive failed, timed-out, lost or unstartable executions of the task (0 when its latest run succeeded).",
-        );
-        for t in tasks.iter().filter(|t| !t.daemon) {
-            let failing = t
-                .last_status
-                .as_deref()
-                .is_some_and(|s| FAILURES.contains(&s));
-            let n = if failing { streak(conn, &t.name)? } else { 0 };
-            f.sample(&[("task", &t.name)], n as f64);
-        }
-    }
+    per_task(
+        &mut out,
+        "kit_task_failure_streak",
+        "gauge",
+        "Consecutive failed, timed-out, lost or unstartable executions of the task (0 when its latest run succeeded).",
+        streaks,
+    );
 
     let daemons = kit_db::daemon::state::list(conn)?;
     let declared: Vec<&TaskFacts> = tasks.iter().filter(|t| t.daemon && t.enabled).collect();
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_daemon_up",
-            "gauge",
-            "1 if the daemon's process is running, else 0.",
-        );
-        for t in &declared {
+    let up: Vec<(&str, bool)> = declared
+        .iter()
+        .map(|t| {
             let up = daemons.iter().any(|d| d.task == t.name && d.is_up());
-            f.sample(&[("task", &t.name)], up as i64 as f64);
-        }
-    }
-    {
-        let up = declared
+            (t.name.as_str(), up)
+        })
+        .collect();
+    per_task(
+        &mut out,
+        "kit_daemon_up",
+        "gauge",
+        "1 if the daemon's process is running, else 0.",
+        up.iter().map(|(name, up)| (*name, *up as i64 as f64)),
+    );
+    gauge(
+        &mut out,
+        "kit_daemons_up",
+        "Enabled daemons whose process is running.",
+        up.iter().filter(|(_, up)| *up).count() as f64,
+    );
+    gauge(
+        &mut out,
+        "kit_daemons_total",
+        "Enabled daemons declared.",
+        declared.len() as f64,
+    );
+    per_task(
+        &mut out,
+        "kit_daemon_restarts_total",
+        "counter",
+        "Starts of the daemon after its first, since kit-keep first saw it.",
+        daemons.iter().map(|d| (d.task.as_str(), d.restarts as f64)),
+    );
+    per_task(
+        &mut out,
+        "kit_daemon_quarantined",
+        "gauge",
+        "1 if kit-keep holds the daemon in quarantine after a crash loop.",
+        daemons
             .iter()
-            .filter(|t| daemons.iter().any(|d| d.task == t.name && d.is_up()))
-            .count();
-        Family::new(
-            &mut out,
-            "kit_daemons_up",
-            "gauge",
-            "Enabled daemons whose process is running.",
-        )
-        .sample(&[], up as f64);
-        Family::new(
-            &mut out,
-            "kit_daemons_total",
-            "gauge",
-            "Enabled daemons declared.",
-        )
-        .sample(&[], declared.len() as f64);
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_daemon_restarts_total",
-            "counter",
-            "Starts of the daemon after its first, since kit-keep first saw it.",
-        );
-        for d in &daemons {
-            f.sample(&[("task", &d.task)], d.restarts as f64);
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "kit_daemon_quarantined",
-            "gauge",
-            "1 if kit-keep holds the daemon in quarantine after a crash loop.",
-        );
-        for d in &daemons {
-            f.sample(
-                &[("task", &d.task)],
-                (d.state == "quarantined") as i64 as f64,
-            );
-        }
-    }
+            .map(|d| (d.task.as_str(), (d.state == "quarantined") as i64 as f64)),
+    );
 
     {
         let mut f = Family::new(
@@ -282,38 +276,30 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         }
     }
 
-    let (queued, running): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(status = 'queued'), 0), coalesce(sum(status = 'running' AND trigger <> 'daemon'), 0)
-         FROM supervisor_executions WHERE status IN ('queued','running')",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Family::new(
+    let (running, queued) = running_and_queued(conn)?;
+    gauge(
         &mut out,
         "kit_queue_depth",
-        "gauge",
         "Slots claimed by kit-tick and not started yet (queued).",
-    )
-    .sample(&[], queued as f64);
-    Family::new(
+        queued as f64,
+    );
+    gauge(
         &mut out,
         "kit_running_executions",
-        "gauge",
         "Task executions running now (daemons are counted by kit_daemons_up).",
-    )
-    .sample(&[], running as f64);
+        running as f64,
+    );
     let pending: i64 = conn.query_row(
         "SELECT count(*) FROM supervisor_events WHERE delivery = 'pending'",
         [],
         |r| r.get(0),
     )?;
-    Family::new(
+    gauge(
         &mut out,
         "kit_notifications_pending",
-        "gauge",
         "Events recorded and not yet delivered to the notify command.",
-    )
-    .sample(&[], pending as f64);
+        pending as f64,
+    );
     Ok(out)
 }
 

@@ -9,7 +9,7 @@
 mod parts;
 mod print;
 
-pub use parts::{day_bounds, streak};
+pub use parts::{day_bounds, running_and_queued, streak};
 pub use print::print;
 
 use super::Ctx;
@@ -143,13 +143,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
-    let (running, queued): (i64, i64) = conn.query_row(
-        // Daemon runs are shown under Daemons, not as running tasks.
-        "SELECT coalesce(sum(status = 'running' AND trigger <> 'daemon'), 0), coalesce(sum(status = 'queued'), 0)
-         FROM supervisor_executions WHERE status IN ('queued','running')",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (running, queued) = running_and_queued(conn)?;
 
     let today = today(conn, now, zone)?;
     if today.missed > 0 {

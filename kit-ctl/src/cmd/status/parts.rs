@@ -194,6 +194,17 @@ pub(super) fn beat(
     })
 }
 
+/// Task executions running now and slots claimed but not started yet.
+/// Daemon runs are not counted: they are shown under Daemons.
+pub fn running_and_queued(conn: &rusqlite::Connection) -> anyhow::Result<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT coalesce(sum(status = 'running' AND trigger <> 'daemon'), 0), coalesce(sum(status = 'queued'), 0)
+         FROM supervisor_executions WHERE status IN ('queued','running')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 pub(super) fn notifications(conn: &rusqlite::Connection) -> anyhow::Result<Notifications> {
     let (pending, oldest, max_attempts): (i64, Option<String>, Option<i64>) = conn.query_row(
         "SELECT count(*), min(created_at), max(attempts) FROM supervisor_events WHERE delivery = 'pending'",
