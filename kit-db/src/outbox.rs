@@ -110,11 +110,18 @@ pub fn claim_next(conn: &Connection, now: Instant, lease_until: Instant) -> Resu
     let Some(ev) = due(conn, now, 1)?.into_iter().next() else {
         return Ok(None);
     };
+    lease(conn, ev.id, lease_until)?;
+    Ok(Some(ev))
+}
+
+/// Holds an event until `until`: no other kit-heal takes it before then
+/// (delivery, or a planned recovery action). Run it in a write transaction.
+pub fn lease(conn: &Connection, id: i64, until: Instant) -> Result<()> {
     conn.execute(
         "UPDATE supervisor_events SET lease_until = ?2 WHERE id = ?1",
-        params![ev.id, clock::fmt(lease_until)],
+        params![id, clock::fmt(until)],
     )?;
-    Ok(Some(ev))
+    Ok(())
 }
 
 /// Records a successful delivery.

@@ -17,7 +17,7 @@ use kit_db::daemon::{self, Action};
 use kit_db::events::{self, NewEvent, Severity};
 use kit_db::task::model::shell_quote;
 use kit_db::task::{repo, TaskRow};
-use kit_db::{Error, Result};
+use kit_db::{outbox, Error, Result};
 use rusqlite::{params, Connection};
 use serde_json::json;
 use std::path::Path;
@@ -112,10 +112,7 @@ pub fn plan(
         });
         return Ok(None);
     }
-    tx.execute(
-        "UPDATE supervisor_events SET lease_until = ?2 WHERE id = ?1",
-        params![id, clock::fmt(now + LEASE)],
-    )?;
+    outbox::lease(tx, id, now + LEASE)?;
     Ok(Some(Planned {
         event_id: id,
         task: name.clone(),
@@ -148,10 +145,7 @@ pub fn claim_orphans(tx: &Connection, now: Instant) -> Result<Vec<Planned>> {
         let (Some(task), Some(action)) = (task, action) else {
             continue;
         };
-        tx.execute(
-            "UPDATE supervisor_events SET lease_until = ?2 WHERE id = ?1",
-            params![id, clock::fmt(now + LEASE)],
-        )?;
+        outbox::lease(tx, id, now + LEASE)?;
         let cwd = repo::get(tx, &task)?.and_then(|t| t.task.cwd);
         out.push(Planned {
             event_id: id,
