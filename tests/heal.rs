@@ -128,6 +128,39 @@ fn wait_recovery_runs(kit: &Kit, n: i64) {
     });
 }
 
+/// Declares the recording notifier and a task "flaky" that always fails
+/// (exit 1), with `recovery` as its `[task.recovery]` table.
+fn flaky(kit: &mut Kit, rec: &Recorder, recovery: &str) {
+    kit.at(T0).tasks(&format!(
+        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
+         [task.recovery]\n{recovery}\n",
+        rec.settings()
+    ));
+}
+
+/// "flaky" (recovery action: append "fixed" to the returned file) fails
+/// at minutes 0, 1 and 2; kit-heal has not run yet.
+fn failed_three_times_with_a_fix(kit: &mut Kit, rec: &Recorder) -> PathBuf {
+    let marker = kit.path("fixed.txt");
+    flaky(
+        kit,
+        rec,
+        &format!("actions = [\"exec:echo fixed >> {}\"]", marker.display()),
+    );
+    for m in 0..3 {
+        kit.at(&min(m));
+        kit.run().arg("flaky").run();
+    }
+    marker
+}
+
+/// Events to be sent that were not delivered (yet).
+fn undelivered(kit: &Kit) -> i64 {
+    kit.scalar(
+        "SELECT count(*) FROM supervisor_events WHERE notify = 1 AND delivery <> 'delivered'",
+    )
+}
+
 #[test]
 fn three_failures_record_one_failing_event_and_start_the_actions() {
     let mut kit = Kit::new();
@@ -227,11 +260,11 @@ fn three_failures_record_one_failing_event_and_start_the_actions() {
 fn a_long_streak_sends_a_handful_of_notifications_not_one_per_failure() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nmax_attempts = 2\ncooldown = \"10m\"\nactions = [\"exec:true\"]\n",
-        rec.settings()
-    ));
+    flaky(
+        &mut kit,
+        &rec,
+        "max_attempts = 2\ncooldown = \"10m\"\nactions = [\"exec:true\"]",
+    );
     for i in 0..20 {
         fail_and_heal(&mut kit, "flaky", i * 5);
     }
@@ -265,11 +298,11 @@ fn a_long_streak_sends_a_handful_of_notifications_not_one_per_failure() {
 fn no_new_round_within_the_cooldown_nor_without_a_new_failure() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nfailure_threshold = 2\nactions = [\"exec:true\"]\n",
-        rec.settings()
-    ));
+    flaky(
+        &mut kit,
+        &rec,
+        "failure_threshold = 2\nactions = [\"exec:true\"]",
+    );
     fail_and_heal(&mut kit, "flaky", 0);
     fail_and_heal(&mut kit, "flaky", 1);
     assert_eq!(recovery(&kit, "flaky"), ("recovering".into(), 2, 1));
@@ -301,11 +334,11 @@ fn no_new_round_within_the_cooldown_nor_without_a_new_failure() {
 fn escalation_after_max_attempts_disables_the_task_until_a_person_enables_it() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nmax_attempts = 1\ncooldown = \"5m\"\nescalate = \"disable\"\n",
-        rec.settings()
-    ));
+    flaky(
+        &mut kit,
+        &rec,
+        "max_attempts = 1\ncooldown = \"5m\"\nescalate = \"disable\"",
+    );
     for m in 0..3 {
         fail_and_heal(&mut kit, "flaky", m);
     }
@@ -393,11 +426,11 @@ fn the_first_success_after_a_streak_sends_recovered_and_resets_the_counters() {
 fn a_failing_notifier_is_retried_with_backoff_until_it_succeeds_and_no_event_is_lost() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nfailure_threshold = 1\nactions = [\"exec:true\"]\n",
-        rec.settings()
-    ));
+    flaky(
+        &mut kit,
+        &rec,
+        "failure_threshold = 1\nactions = [\"exec:true\"]",
+    );
     rec.down();
     let out = fail_and_heal(&mut kit, "flaky", 0);
     // One failed attempt per run: the dead notifier is not hammered.
@@ -450,10 +483,7 @@ fn a_failing_notifier_is_retried_with_backoff_until_it_succeeds_and_no_event_is_
     kit.at(&min(10));
     heal(&kit);
     heal(&kit);
-    let pending: i64 = kit.scalar(
-        "SELECT count(*) FROM supervisor_events WHERE notify = 1 AND delivery <> 'delivered'",
-    );
-    assert_eq!(pending, 0, "no event lost");
+    assert_eq!(undelivered(&kit), 0, "no event lost");
     assert_eq!(rec.of("failing", "flaky").len(), 1);
     assert_eq!(rec.of("recovering", "flaky").len(), 1);
     assert_eq!(rec.of("failing", "flaky")[0].1["attempt"], 3);
@@ -506,17 +536,7 @@ fn a_hanging_notifier_is_killed_with_its_group_at_notify_timeout_and_retried() {
 fn concurrent_kit_heals_never_duplicate_an_event_an_action_or_a_delivery() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    let marker = kit.path("fixed.txt");
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nactions = [\"exec:echo fixed >> {}\"]\n",
-        rec.settings(),
-        marker.display()
-    ));
-    for m in 0..3 {
-        kit.at(&min(m));
-        kit.run().arg("flaky").run();
-    }
+    let marker = failed_three_times_with_a_fix(&mut kit, &rec);
     kit.at(&min(3));
     for round in 0..2 {
         let children: Vec<_> = (0..8).map(|_| kit.heal().arg("--json").spawn()).collect();
@@ -541,10 +561,7 @@ fn concurrent_kit_heals_never_duplicate_an_event_an_action_or_a_delivery() {
     );
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "fixed\n");
     rec.assert_no_duplicates();
-    let undelivered: i64 = kit.scalar(
-        "SELECT count(*) FROM supervisor_events WHERE notify = 1 AND delivery <> 'delivered'",
-    );
-    assert_eq!(undelivered, 0);
+    assert_eq!(undelivered(&kit), 0);
     assert_eq!(rec.of("failing", "flaky").len(), 1);
     assert_eq!(rec.of("recovering", "flaky").len(), 1);
 }
@@ -846,17 +863,7 @@ fn restart_actions_queue_a_kit_keep_request_and_impossible_actions_are_recorded(
 fn dry_run_shows_what_would_happen_and_changes_nothing() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    let marker = kit.path("fixed.txt");
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nactions = [\"exec:echo fixed >> {}\"]\n",
-        rec.settings(),
-        marker.display()
-    ));
-    for m in 0..3 {
-        kit.at(&min(m));
-        kit.run().arg("flaky").run();
-    }
+    let marker = failed_three_times_with_a_fix(&mut kit, &rec);
     let snapshot = |kit: &Kit| -> String {
         kit.scalar(
             "SELECT (SELECT count(*) FROM supervisor_events) || '/' || (SELECT count(*) FROM supervisor_recovery)
@@ -970,11 +977,7 @@ fn an_unknown_task_is_a_clear_error() {
 fn kit_run_starts_kit_heal_after_a_failure_with_the_runs_clock() {
     let mut kit = Kit::new();
     let rec = Recorder::new(&kit);
-    kit.at(T0).tasks(&format!(
-        "{}\n[[task]]\nname = \"flaky\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
-         [task.recovery]\nfailure_threshold = 2\n",
-        rec.settings()
-    ));
+    flaky(&mut kit, &rec, "failure_threshold = 2");
     for m in 0..2 {
         kit.at(&min(m));
         // Without --no-heal: kit-run starts `kit-heal --task flaky` itself.
