@@ -264,6 +264,15 @@ command = "true"
     );
 }
 
+/// The "task slot" lines of `claimed` that are `task`'s.
+fn slots_of(claimed: &[String], task: &str) -> Vec<String> {
+    claimed
+        .iter()
+        .filter(|c| c.starts_with(&format!("{task} ")))
+        .cloned()
+        .collect()
+}
+
 /// Ticks every minute over [from, to) (UTC, "HH:MM" on `day`) and returns the claimed slots.
 fn tick_minutes(kit: &Kit, day: &str, from: (u32, u32), to: (u32, u32)) -> Vec<String> {
     let mut claimed = Vec::new();
@@ -313,13 +322,7 @@ command = "true"
     );
     // 2025-03-30: 02:00 CET (01:00Z) jumps to 03:00 CEST.
     let claimed = tick_minutes(&kit, "2025-03-30", (0, 20), (1, 50));
-    let of = |n: &str| {
-        claimed
-            .iter()
-            .filter(|c| c.starts_with(&format!("{n} ")))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let of = |task: &str| slots_of(&claimed, task);
     assert_eq!(
         of("fixed"),
         vec!["fixed 2025-03-30T01:00:00.000Z"],
@@ -357,13 +360,7 @@ timezone = "America/New_York"
     );
     // 2025-11-02: 01:00-01:59 EDT (05:00Z-05:59Z) repeats as EST (06:00Z-06:59Z).
     let claimed = tick_minutes(&kit, "2025-11-02", (4, 50), (7, 5));
-    let of = |n: &str| {
-        claimed
-            .iter()
-            .filter(|c| c.starts_with(&format!("{n} ")))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let of = |task: &str| slots_of(&claimed, task);
     assert_eq!(
         of("fixed"),
         vec!["fixed 2025-11-02T05:30:00.000Z"],
