@@ -188,20 +188,28 @@ fn a_simulated_day_of_the_reference_workload_runs_exactly_the_slots_its_schedule
     );
 }
 
+/// Simulates the reference workload for `minutes` from local midnight of
+/// `day` in Warsaw; every task runs as often as its schedule implies and
+/// every run succeeds.
+fn warsaw_night_runs_as_expected(kit: &Kit, (y, m, d): (i32, u32, u32), minutes: i64) {
+    let f = reference_workload(kit);
+    let zone: Tz = "Europe/Warsaw".parse().unwrap();
+    let start = zone
+        .with_ymd_and_hms(y, m, d, 0, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    simulate(kit, start, minutes);
+    assert_eq!(counts(kit), expected(&f, start, minutes));
+    assert_all_succeeded(kit);
+}
+
 /// Spring forward in Warsaw (02:00 CET -> 03:00 CEST): wildcard jobs skip
 /// the missing hour; a fixed-time job due in it runs once, at 03:00.
 #[test]
 fn the_night_the_clocks_go_forward_follows_cronie() {
     let kit = Kit::new();
-    let f = reference_workload(&kit);
-    let zone: Tz = "Europe/Warsaw".parse().unwrap();
-    let start = zone
-        .with_ymd_and_hms(2025, 3, 30, 0, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
-    simulate(&kit, start, 4 * 60); // local 00:00 to 04:59 (four real hours)
-    assert_eq!(counts(&kit), expected(&f, start, 4 * 60));
-    assert_all_succeeded(&kit);
+    // local 00:00 to 04:59 (four real hours)
+    warsaw_night_runs_as_expected(&kit, (2025, 3, 30), 4 * 60);
     assert_eq!(
         kit.count("task = 'weather'"),
         4,
@@ -220,15 +228,8 @@ fn the_night_the_clocks_go_forward_follows_cronie() {
 #[test]
 fn the_night_the_clocks_go_back_follows_cronie() {
     let kit = Kit::new();
-    let f = reference_workload(&kit);
-    let zone: Tz = "Europe/Warsaw".parse().unwrap();
-    let start = zone
-        .with_ymd_and_hms(2025, 10, 26, 0, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
-    simulate(&kit, start, 6 * 60); // local 00:00 to 04:59 (six real hours)
-    assert_eq!(counts(&kit), expected(&f, start, 6 * 60));
-    assert_all_succeeded(&kit);
+    // local 00:00 to 04:59 (six real hours)
+    warsaw_night_runs_as_expected(&kit, (2025, 10, 26), 6 * 60);
     assert_eq!(
         kit.count("task = 'weather'"),
         6,
