@@ -13,8 +13,11 @@ fn run_streams_the_output_and_passes_the_exit_code_through() {
     kit.tasks(
         "[[task]]\nname = \"job\"\nschedule = \"@daily\"\ncommand = \"echo working; exit 7\"\n",
     );
-    let out = kit.ctl().args(["run", "job"]).run().code(7);
-    assert!(out.stdout.contains("working"), "{}", out.stdout);
+    kit.ctl()
+        .args(["run", "job"])
+        .run()
+        .code(7)
+        .stdout_has("working");
     let rows = kit.ctl().args(["history", "job", "--json"]).ok().json();
     assert_eq!(rows[0]["trigger"], "manual");
     assert_eq!(rows[0]["exit_code"], 7);
@@ -63,18 +66,11 @@ fn restart_wait_without_kit_keep_says_so_at_once() {
         .stderr_has("stays queued");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Without --wait the request is queued, with a warning.
-    let out = kit.ctl().args(["restart", "relay"]).ok();
-    assert!(
-        out.stdout
-            .contains("requested restart of relay (request #2)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.contains("warning: kit-keep is not running"),
-        "{}",
-        out.stderr
-    );
+    kit.ctl()
+        .args(["restart", "relay"])
+        .ok()
+        .stdout_has("requested restart of relay (request #2)")
+        .stderr_has("warning: kit-keep is not running");
 }
 
 #[test]

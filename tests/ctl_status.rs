@@ -56,11 +56,7 @@ fn status_human_output_is_aligned_and_has_no_colour_when_piped() {
     assert_eq!(lines[0], "Tasks:      2 total, 1 enabled");
     assert_eq!(lines[1], "Running:    0");
     assert_eq!(lines[2], "Today:      1 execution (1 success)");
-    assert!(
-        out.stdout.contains("Heartbeats: kit-tick 0s ago"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_has("Heartbeats: kit-tick 0s ago");
 }
 
 #[test]
@@ -70,18 +66,12 @@ fn status_exits_1_when_a_task_is_failing() {
     kit.tasks("[[task]]\nname = \"bad\"\nschedule = \"*/5 * * * *\"\ncommand = \"exit 4\"\n");
     kit.tick().ok();
     kit.run().arg("bad").run().code(4);
-    let out = kit.ctl().arg("status").run().code(1);
-    assert!(
-        out.stdout
-            .contains("Failing:    bad (failed 4, 1 in a row)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("! task bad is failing (1 in a row)"),
-        "{}",
-        out.stdout
-    );
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("Failing:    bad (failed 4, 1 in a row)")
+        .stdout_has("! task bad is failing (1 in a row)");
     let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
     assert_eq!(s["healthy"], false);
     assert_eq!(s["failing"][0]["task"], "bad");
@@ -120,18 +110,12 @@ fn status_with_timed_tasks_and_no_tick_ever_needs_attention() {
     let mut kit = Kit::new();
     kit.at("2025-06-01T10:00:00Z");
     kit.tasks(TWO);
-    let out = kit.ctl().arg("status").run().code(1);
-    assert!(
-        out.stdout
-            .contains("kit-tick is not running: it has never run on this database"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("Heartbeats: kit-tick never"),
-        "{}",
-        out.stdout
-    );
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("kit-tick is not running: it has never run on this database")
+        .stdout_has("Heartbeats: kit-tick never");
 }
 
 #[test]
@@ -169,12 +153,11 @@ fn status_reports_missed_slots_today_as_a_notice() {
     let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
     assert_eq!(s["today"]["missed"], 3);
     assert_eq!(s["problems"][0]["severity"], "notice");
-    let out = kit.ctl().arg("status").run().code(0);
-    assert!(
-        out.stdout.contains("Missed:     3 slots today"),
-        "{}",
-        out.stdout
-    );
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(0)
+        .stdout_has("Missed:     3 slots today");
 }
 
 #[test]
@@ -216,8 +199,11 @@ fn status_shows_undelivered_notifications_and_exits_1() {
             .contains("status 1"),
         "{s}"
     );
-    let out = kit.ctl().arg("status").run().code(1);
-    assert!(out.stdout.contains("undelivered"), "{}", out.stdout);
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("undelivered");
 }
 
 #[test]
