@@ -54,8 +54,8 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.configure(pre)?;
-        store.migrate()?;
+        let version = store.configure(pre)?;
+        store.migrate(version)?;
         Ok(store)
     }
 
@@ -63,7 +63,9 @@ impl Store {
         &self.path
     }
 
-    fn configure(&self, pre: Preflight) -> Result<()> {
+    /// Checks the file is a kit DB this kit can use and sets the connection
+    /// up; returns the schema version it read.
+    fn configure(&self, pre: Preflight) -> Result<i64> {
         // Reading the schema version is the first real read: it is where a
         // corrupt or foreign file shows itself.
         // One statement, so one snapshot: read separately, a tool creating
@@ -123,13 +125,11 @@ impl Store {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        Ok(())
+        Ok(version)
     }
 
-    fn migrate(&self) -> Result<()> {
-        let current: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    /// `current`: the version `configure` read (every open reads it once).
+    fn migrate(&self, current: i64) -> Result<()> {
         if current == schema::LATEST {
             return Ok(());
         }
