@@ -213,8 +213,7 @@ pub struct Finish {
 /// Gives a row its terminal state. Only an open row is changed, so a row
 /// that another tool already reconciled keeps its first verdict. A reason
 /// already on the row (e.g. "replaced by execution #N") is kept. A `lost`
-/// row has no duration: nobody saw it end. A reason
-/// already on the row (e.g. "replaced by execution #N") is kept.
+/// row has no duration: nobody saw it end.
 pub fn finish(conn: &Connection, id: i64, f: &Finish, now: Instant) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
         "UPDATE supervisor_executions SET status = ?2, exit_code = ?3, signal = ?4,
@@ -273,17 +272,15 @@ pub fn find_orphans(conn: &Connection, task: Option<&str>) -> Result<Vec<Orphan>
     let mut out = Vec::new();
     for row in rows {
         let (id, task, pid, pid_start, boot_id, child_pid, child_start) = row?;
-        let alive = boot_id.as_deref() == Some(boot.as_str())
+        // Pids and start times from another boot mean nothing now.
+        let same_boot = boot_id.as_deref() == Some(boot.as_str());
+        let alive = same_boot
             && match (pid, pid_start) {
                 (Some(p), Some(s)) => process::is_same_process(p as i32, ProcStart(s as u64)),
                 _ => false,
             };
         if !alive {
-            let child = match (
-                child_pid,
-                child_start,
-                boot_id.as_deref() == Some(boot.as_str()),
-            ) {
+            let child = match (child_pid, child_start, same_boot) {
                 (Some(p), Some(s), true) => Some((p as i32, ProcStart(s as u64))),
                 _ => None,
             };
@@ -333,10 +330,10 @@ pub fn set_reason(conn: &Connection, id: i64, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// Running executions of a task, with their process groups.
 /// A process and its start time (to tell it from a later one with the same pid).
 pub type Identified = (i32, ProcStart);
 
+/// Running executions of a task, with their process groups.
 pub fn running_of(conn: &Connection, task: &str) -> Result<Vec<(i64, Option<Identified>)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, child_pid, child_start FROM supervisor_executions
