@@ -33,9 +33,6 @@ impl Dur {
     /// overflow when added to a time (a panic in whichever tool did it), and
     /// no timeout, delay or retention needs more than a century.
     pub const MAX: Dur = Dur(Duration::from_secs(36525 * 86400));
-    pub fn secs_f64(self) -> f64 {
-        self.0.as_secs_f64()
-    }
     pub fn chrono(self) -> chrono::Duration {
         chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
     }

@@ -82,11 +82,6 @@ impl CronExpr {
         DateTime::from_timestamp(best?.checked_mul(60)?, 0)
     }
 
-    /// Whether the local wall-clock time `t` matches (seconds ignored).
-    pub fn matches_local(&self, t: NaiveDateTime) -> bool {
-        self.day_matches(t.date()) && bit(self.hours, t.hour()) && bit(self.minutes, t.minute())
-    }
-
     /// Month and cronie's day rule.
     fn day_matches(&self, date: NaiveDate) -> bool {
         if !bit(self.months, date.month()) {
