@@ -333,7 +333,7 @@ impl Keep {
     #[cfg(target_os = "linux")]
     fn sweep(&mut self) {
         use std::os::unix::ffi::OsStrExt;
-        let db = self.db_path.as_os_str().as_bytes().to_vec();
+        let db = self.store.path().as_os_str().as_bytes().to_vec();
         let known: std::collections::HashSet<i32> = self
             .daemons
             .values()

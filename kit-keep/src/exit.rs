@@ -181,7 +181,7 @@ impl Keep {
             Some(d) if d.task.health.is_some() => self.zone_of(&d.task),
             _ => return,
         };
-        let db = self.db_path.clone();
+        let db = self.store.path().to_path_buf();
         let Some(d) = self.daemons.get_mut(name) else {
             return;
         };

@@ -47,8 +47,8 @@ pub struct Options {
 }
 
 pub struct Keep {
+    /// The DB, opened at the absolute path kit-keep locked (`store.path()`).
     pub store: Store,
-    pub db_path: PathBuf,
     pub clock: Clock,
     pub log: Log,
     pub rec: Recorder,
@@ -99,7 +99,6 @@ impl Keep {
             dbwatch,
             tick_every,
             store,
-            db_path: opts.db_path,
             clock,
             log,
             rec: Recorder::new(),
@@ -435,7 +434,8 @@ impl Keep {
     fn launch_heal(&mut self) {
         self.next_heal = self.heal_every.map(|d| Instant::now() + d);
         let now = self.clock.injected_now();
-        if let Err(e) = kit_db::launch::detached("kit-heal", &self.db_path, &[], now.as_deref()) {
+        if let Err(e) = kit_db::launch::detached("kit-heal", self.store.path(), &[], now.as_deref())
+        {
             self.log
                 .warn("heal", None, &format!("cannot start kit-heal: {e}"));
         }

@@ -36,7 +36,7 @@ impl Keep {
         };
         let wall = self.clock.now();
         let now = Instant::now();
-        let db = self.db_path.clone();
+        let db = self.store.path().to_path_buf();
         let Some(d) = self.daemons.get_mut(name) else {
             return;
         };
