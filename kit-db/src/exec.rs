@@ -272,14 +272,10 @@ pub fn find_orphans(conn: &Connection, task: Option<&str>) -> Result<Vec<Orphan>
     let mut out = Vec::new();
     for row in rows {
         let (id, task, pid, pid_start, boot_id, child_pid, child_start) = row?;
-        // Pids and start times from another boot mean nothing now.
-        let same_boot = boot_id.as_deref() == Some(boot.as_str());
-        let alive = same_boot
-            && match (pid, pid_start) {
-                (Some(p), Some(s)) => process::is_same_process(p as i32, ProcStart(s as u64)),
-                _ => false,
-            };
-        if !alive {
+        if !process::recorded_alive(pid, pid_start, boot_id.as_deref()) {
+            // A child recorded in another boot is long gone (and its pid
+            // may be someone else's now).
+            let same_boot = boot_id.as_deref() == Some(boot.as_str());
             let child = match (child_pid, child_start, same_boot) {
                 (Some(p), Some(s), true) => Some((p as i32, ProcStart(s as u64))),
                 _ => None,

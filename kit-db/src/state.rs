@@ -39,12 +39,7 @@ impl Heartbeat {
     }
     /// True if the process that wrote this beat is still running.
     pub fn process_alive(&self) -> bool {
-        let same_boot = self.boot_id.as_deref() == Some(process::boot_id().as_str());
-        same_boot
-            && match self.pid_start {
-                Some(s) => process::is_same_process(self.pid as i32, process::ProcStart(s as u64)),
-                None => false,
-            }
+        process::recorded_alive(Some(self.pid), self.pid_start, self.boot_id.as_deref())
     }
 }
 

@@ -9,7 +9,7 @@
 //! the task's command, and daemon rows are kit-keep's business (its
 //! `crashloop` events are the daemon's episodes), so neither counts.
 
-use kit_db::process::{self, ProcStart};
+use kit_db::process;
 use kit_db::task::Task;
 use kit_db::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -102,11 +102,7 @@ fn retry_pending(conn: &Connection, task: &Task, floor: i64) -> Result<Option<i6
         .query_row(params![task.name, floor], |r| {
             let (pid, start, boot): (Option<i64>, Option<i64>, Option<String>) =
                 (r.get(3)?, r.get(4)?, r.get(5)?);
-            let alive = boot.as_deref() == Some(process::boot_id().as_str())
-                && match (pid, start) {
-                    (Some(p), Some(s)) => process::is_same_process(p as i32, ProcStart(s as u64)),
-                    _ => false,
-                };
+            let alive = process::recorded_alive(pid, start, boot.as_deref());
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, alive))
         })
         .optional()?;

@@ -97,6 +97,17 @@ pub fn is_same_process(pid: i32, start: ProcStart) -> bool {
     }
 }
 
+/// Whether the process a row recorded (pid, start time and boot id, as the
+/// DB stores them) is still running. Pids and start times recorded in an
+/// earlier boot mean nothing now: such a process is gone.
+pub fn recorded_alive(pid: Option<i64>, start: Option<i64>, boot: Option<&str>) -> bool {
+    boot == Some(boot_id().as_str())
+        && match (pid, start) {
+            (Some(p), Some(s)) => is_same_process(p as i32, ProcStart(s as u64)),
+            _ => false,
+        }
+}
+
 /// An identifier of the current boot, to tell whether stored start times
 /// (and pids) can still be compared: after a reboot they cannot.
 ///

@@ -46,7 +46,7 @@ pub use group::{
     group_alive, group_has_live_members, kill_leftovers, signal_group, terminate_group, Terminate,
     Termination,
 };
-pub use identity::{boot_id, is_same_process, process_start, ProcStart};
+pub use identity::{boot_id, is_same_process, process_start, recorded_alive, ProcStart};
 pub use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
 pub use spawn::{spawn, spawn_recorded, Child, Limits, Output, SpawnError, SpawnSpec};
