@@ -100,21 +100,13 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
     let recent: Vec<Execution> = stmt
         .query_map([name], exec::from_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let recovery: Option<serde_json::Value> = store
-        .conn
-        .query_row(
-            "SELECT state, streak, rounds, episode_started_at, last_round_at, escalated_at
-             FROM supervisor_recovery WHERE task = ?1",
-            [name],
-            |r| {
-                Ok(serde_json::json!({
-                    "state": r.get::<_, String>(0)?, "streak": r.get::<_, i64>(1)?,
-                    "rounds": r.get::<_, i64>(2)?, "episode_started_at": r.get::<_, Option<String>>(3)?,
-                    "last_round_at": r.get::<_, Option<String>>(4)?, "escalated_at": r.get::<_, Option<String>>(5)?,
-                }))
-            },
-        )
-        .optional()?;
+    let recovery = kit_db::recovery::get(&store.conn, name)?.map(|r| {
+        serde_json::json!({
+            "state": r.state.as_str(), "streak": r.streak, "rounds": r.rounds,
+            "episode_started_at": r.episode_started_at, "last_round_at": r.last_round_at,
+            "escalated_at": r.escalated_at,
+        })
+    });
     if ctx.json {
         print_json(&serde_json::json!({
             "task": row, "enabled": row.task.enabled, "next": next_label(&row),
