@@ -21,6 +21,13 @@ pub fn set(conn: &Connection, key: &str, value: &str, now: Instant) -> Result<()
     Ok(())
 }
 
+/// Forgets `key` (no error if it was not set).
+pub fn remove(conn: &Connection, key: &str) -> Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM supervisor_state WHERE key = ?1")?;
+    stmt.execute([key])?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Heartbeat {
     pub tool: String,

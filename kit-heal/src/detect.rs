@@ -139,7 +139,7 @@ fn heartbeat(
                 };
                 report::record(tx, &ev, now, lines)?;
             }
-            tx.execute("DELETE FROM supervisor_state WHERE key = ?1", [&key])?;
+            state::remove(tx, &key)?;
         }
         _ => {}
     }

@@ -368,9 +368,7 @@ fn apply(
         Op::Kv { key, value, at } => {
             match value {
                 Some(v) => kit_db::state::set(tx, key, v, *at)?,
-                None => {
-                    tx.execute("DELETE FROM supervisor_state WHERE key = ?1", [key])?;
-                }
+                None => kit_db::state::remove(tx, key)?,
             }
             Ok(None)
         }
