@@ -85,9 +85,9 @@ command = "true"
     assert_eq!(out.lines(), vec!["five"]);
 }
 
-#[test]
-fn a_three_hour_gap_runs_once_and_records_the_missed_slots() {
-    let kit = Kit::new();
+/// Declares "poll" (every 10 minutes), ticks at 10:00:02 and next at
+/// `until` (after a gap); the second tick's output.
+fn poll_after_a_gap(kit: &Kit, until: &str) -> Out {
     kit.tasks(
         r#"
 [[task]]
@@ -97,10 +97,13 @@ command = "true"
 "#,
     );
     kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
-    let out = kit
-        .tick()
-        .args(["--now", "2025-06-02T13:05:00Z", "--json"])
-        .ok();
+    kit.tick().args(["--now", until, "--json"]).ok()
+}
+
+#[test]
+fn a_three_hour_gap_runs_once_and_records_the_missed_slots() {
+    let kit = Kit::new();
+    let out = poll_after_a_gap(&kit, "2025-06-02T13:05:00Z");
     let claims = out.json_lines();
     assert_eq!(claims.len(), 1, "{}", out.stdout);
     assert_eq!(claims[0]["trigger"], "catch_up");
@@ -121,19 +124,7 @@ command = "true"
 #[test]
 fn an_on_time_slot_after_a_gap_makes_catch_up_unnecessary() {
     let kit = Kit::new();
-    kit.tasks(
-        r#"
-[[task]]
-name = "poll"
-schedule = "*/10 * * * *"
-command = "true"
-"#,
-    );
-    kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
-    let out = kit
-        .tick()
-        .args(["--now", "2025-06-02T13:00:04Z", "--json"])
-        .ok();
+    let out = poll_after_a_gap(&kit, "2025-06-02T13:00:04Z");
     let claims = out.json_lines();
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["trigger"], "schedule");
