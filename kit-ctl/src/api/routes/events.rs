@@ -56,17 +56,11 @@ pub fn list(call: &Call) -> Result<Reply, ApiError> {
         before_id: req.opt_id_param("before_id")?,
     };
     // One more than asked tells whether there is a next page.
-    let mut events: Vec<Event> = outbox::page(&call.store.conn, filter, limit + 1)?
+    let rows: Vec<Event> = outbox::page(&call.store.conn, filter, limit + 1)?
         .into_iter()
         .map(Event::from)
         .collect();
-    let more = events.len() as i64 > limit;
-    events.truncate(limit as usize);
-    let next = if more {
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let (events, next) = super::page(rows, limit, |e| e.id);
     Ok(Reply::ok(
         &json!({ "events": events, "next_before_id": next }),
     ))

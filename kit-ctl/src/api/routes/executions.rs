@@ -43,14 +43,7 @@ pub fn list(call: &Call) -> Result<Reply, ApiError> {
         limit: limit as usize + 1,
         before_id: req.opt_id_param("before_id")?,
     };
-    let mut rows = history::query(call.store, &f)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let (rows, next) = super::page(history::query(call.store, &f)?, limit, |e| e.id);
     Ok(Reply::ok(
         &json!({ "executions": rows, "next_before_id": next }),
     ))
