@@ -191,8 +191,10 @@ impl Keep {
         let boot = process::boot_id();
         for row in rows {
             let wall = self.clock.now();
+            // Pids and start times from another boot mean nothing now.
+            let same_boot = row.boot.as_deref() == Some(boot.as_str());
             let alive = match (row.pid, row.start) {
-                (Some(pid), Some(start)) if row.boot.as_deref() == Some(boot.as_str()) => {
+                (Some(pid), Some(start)) if same_boot => {
                     process::is_same_process(pid, ProcStart(start))
                 }
                 _ => false,
@@ -205,11 +207,7 @@ impl Keep {
                 // What the dead leader started (a shell wrapper's server)
                 // still runs in its group: it would run beside the new
                 // instance, unsupervised.
-                if let (Some(pid), Some(start), true) = (
-                    row.pid,
-                    row.start,
-                    row.boot.as_deref() == Some(boot.as_str()),
-                ) {
+                if let (Some(pid), Some(start), true) = (row.pid, row.start, same_boot) {
                     if process::kill_leftovers(pid, ProcStart(start)) {
                         reason.push_str(&format!(
                             "; what it left running in its process group {pid} was killed"
