@@ -12,10 +12,16 @@ fn version_man_page_and_completions_come_from_one_definition() {
     let out = Command::new(EXE).arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kit-run "));
-    let man = Command::new(EXE).args(["--generate", "man"]).output().unwrap();
+    let man = Command::new(EXE)
+        .args(["--generate", "man"])
+        .output()
+        .unwrap();
     assert!(man.status.success());
     assert!(String::from_utf8_lossy(&man.stdout).contains(".TH kit-run"));
-    let bash = Command::new(EXE).args(["--generate", "complete-bash"]).output().unwrap();
+    let bash = Command::new(EXE)
+        .args(["--generate", "complete-bash"])
+        .output()
+        .unwrap();
     assert!(bash.status.success());
     assert!(String::from_utf8_lossy(&bash.stdout).contains("kit-run"));
 }
