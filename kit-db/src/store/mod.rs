@@ -26,9 +26,34 @@ pub fn last_opened() -> Option<PathBuf> {
     LAST_OPENED.lock().ok().and_then(|p| p.clone())
 }
 
+/// A closing connection checkpoints and truncates the WAL once it is larger
+/// than this. Every process that opens the DB while no other connection is
+/// open must first read the whole WAL (a 40 MB WAL costs each tick ~50 ms),
+/// and the WAL of short-lived processes never restarts by itself: the opener's
+/// recovery forgets what was already checkpointed. 1 MiB bounds that read to
+/// well under a millisecond while the fsyncs of a checkpoint come only every
+/// few dozen runs.
+const WAL_TRUNCATE_AT: u64 = 1 << 20;
+
 pub struct Store {
     pub conn: Connection,
     path: PathBuf,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_AT);
+        if big {
+            // Never wait for it: if another process is reading or writing,
+            // the next tool to close will do it.
+            let _ = self.conn.busy_timeout(Duration::ZERO);
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
 }
 
 impl Store {
@@ -110,17 +135,12 @@ impl Store {
             }
         }
         self.conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;
-             PRAGMA wal_autocheckpoint=256;",
+            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
         )?;
         // Most kit processes live for milliseconds. By default the last
         // connection to close checkpoints the WAL and deletes it, which costs
-        // several fsyncs per kit-run; instead the WAL is checkpointed as it
-        // grows and by `kit-db checkpoint` (hourly in the examples), with no
-        // loss of durability. The auto-checkpoint threshold is small (256
-        // pages, 1 MiB) because every process that opens the DB first has to
-        // read the WAL's frames (a 4 MiB WAL costs each kit-run ~5 ms), yet
-        // large enough that the checkpoint's fsyncs are rare.
+        // several fsyncs per kit-run. Instead a closing tool truncates the
+        // WAL only once it has grown past WAL_TRUNCATE_AT (see Drop below).
         self.conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
