@@ -435,3 +435,32 @@ fn a_failure_starts_kit_heal_for_the_task_unless_told_not_to() {
         },
     );
 }
+
+#[test]
+fn jitter_delays_a_scheduled_start_by_a_stable_offset_within_the_bound() {
+    // With an injected clock the offset advances the recorded start instead
+    // of sleeping; the same task and slot always get the same offset.
+    let started = |kit: &mut Kit| -> String {
+        kit.tasks("[[task]]\nname = \"j\"\nschedule = \"* * * * *\"\ncommand = \"true\"\njitter = \"50s\"\n");
+        kit.at("2025-06-02T10:00:00Z");
+        kit.tick().ok();
+        kit.run().arg("j").ok();
+        kit.scalar("SELECT started_at FROM supervisor_executions WHERE task = 'j'")
+    };
+    let first = started(&mut Kit::new());
+    let again = started(&mut Kit::new());
+    assert_eq!(first, again, "stable across runs");
+    assert!(
+        first.as_str() > "2025-06-02T10:00:00.000Z" && first.as_str() < "2025-06-02T10:00:50.000Z",
+        "{first}"
+    );
+    // A manual run is not delayed.
+    let mut kit = Kit::new();
+    kit.tasks(
+        "[[task]]\nname = \"j\"\nschedule = \"@daily\"\ncommand = \"true\"\njitter = \"50s\"\n",
+    );
+    kit.at("2025-06-02T10:00:00Z");
+    kit.run().arg("j").ok();
+    let manual: String = kit.scalar("SELECT started_at FROM supervisor_executions");
+    assert_eq!(manual, "2025-06-02T10:00:00.000Z");
+}
