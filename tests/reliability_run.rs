@@ -45,6 +45,8 @@ const MAX_DELAY_MS: u64 = 30;
 
 struct Launched {
     child: Child,
+    /// kit-run's stderr, kept so a failure says what kit-run said.
+    stderr: std::path::PathBuf,
     kill_at: Instant,
     killed: bool,
     code: Option<i32>,
@@ -102,14 +104,16 @@ fn kit_run_sigkilled_at_random_moments_loses_no_slot_and_leaves_no_process() {
                 "{ctx}: id {id} claimed twice"
             );
             let mut cmd = kit.run().arg(&name);
+            let stderr = kit.path(&format!("kit-run-{id}.stderr"));
             cmd.inner
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(&stderr).unwrap())
                 .stdin(Stdio::null());
             let child = cmd.inner.spawn().expect("spawn kit-run");
             let delay = Duration::from_millis(rng.below(MAX_DELAY_MS + 1));
             runs.push(Launched {
                 child,
+                stderr,
                 kill_at: t0 + delay,
                 killed: false,
                 code: None,
@@ -135,7 +139,8 @@ fn kit_run_sigkilled_at_random_moments_loses_no_slot_and_leaves_no_process() {
                 assert_eq!(
                     r.code,
                     Some(0),
-                    "{ctx}: a kit-run that finished at {now} failed"
+                    "{ctx}: a kit-run that finished at {now} failed: {}",
+                    std::fs::read_to_string(&r.stderr).unwrap_or_default()
                 );
                 normal_exits += 1;
             }

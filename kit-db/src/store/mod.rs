@@ -88,6 +88,31 @@ impl Store {
         &self.path
     }
 
+    /// The first read of a connection. In WAL mode a read can meet
+    /// SQLITE_BUSY without the busy handler being called (another process is
+    /// recovering or truncating the WAL at that instant), so it is retried
+    /// for a few seconds like any other busy wait.
+    fn first_read(&self) -> Result<(i64, i64)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let read = self.conn.query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_schema
+                          WHERE type = 'table' AND name NOT LIKE 'sqlite_%')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            );
+            match read {
+                Err(ref e) if is_busy(e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other.map_err(|e| classify(&self.path, e)),
+            }
+        }
+    }
+
     /// Checks the file is a kit DB this kit can use and sets the connection
     /// up; returns the schema version it read.
     fn configure(&self, pre: Preflight) -> Result<i64> {
@@ -96,16 +121,7 @@ impl Store {
         // One statement, so one snapshot: read separately, a tool creating
         // the DB right now could commit its tables (and version) in between,
         // and its brand-new kit DB would look like another program's.
-        let (version, tables): (i64, i64) = self
-            .conn
-            .query_row(
-                "SELECT (SELECT user_version FROM pragma_user_version),
-                        (SELECT count(*) FROM sqlite_schema
-                          WHERE type = 'table' AND name NOT LIKE 'sqlite_%')",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| classify(&self.path, e))?;
+        let (version, tables): (i64, i64) = self.first_read()?;
         if version > schema::LATEST {
             return Err(Error::TooNew {
                 path: self.path.clone(),
