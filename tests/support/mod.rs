@@ -110,6 +110,9 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    pub fn from_command(inner: Command) -> Cmd {
+        Cmd { inner, stdin: None }
+    }
     pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Cmd {
         self.inner.arg(a);
         self
