@@ -129,51 +129,93 @@ impl Recorder {
     }
 }
 
-/// Inserts a row that is `running` from the start (manual, ad hoc, retry,
-/// daemon, recovery runs that no tick claimed).
-#[allow(clippy::too_many_arguments)]
+/// A row that is `running` from the start (manual, ad hoc, retry, daemon
+/// and recovery runs, which no tick claimed).
+#[derive(Debug, Clone, Copy)]
+pub struct NewRun<'a> {
+    pub task: &'a str,
+    pub trigger: &'a str,
+    pub attempt: i64,
+    pub scheduled_for: Option<&'a str>,
+    pub retry_of: Option<i64>,
+}
+
+impl<'a> NewRun<'a> {
+    /// A first attempt that no schedule slot stands behind.
+    pub fn first(task: &'a str, trigger: &'a str) -> NewRun<'a> {
+        NewRun {
+            task,
+            trigger,
+            attempt: 1,
+            scheduled_for: None,
+            retry_of: None,
+        }
+    }
+}
+
+/// The child column values: its pid, and its start time when known.
+fn child_columns(child: Option<Identified>) -> (Option<i32>, Option<i64>) {
+    match child {
+        Some((pid, start)) => (Some(pid), start.is_known().then_some(start.0 as i64)),
+        None => (None, None),
+    }
+}
+
+/// Inserts a `running` row recorded by `who`; `child` is the command's
+/// process (leader of its group) when it already exists.
 pub fn insert_running(
     conn: &Connection,
-    task: &str,
-    trigger: &str,
-    attempt: i64,
-    scheduled_for: Option<&str>,
-    retry_of: Option<i64>,
+    run: &NewRun,
     who: &Recorder,
+    child: Option<Identified>,
     now: Instant,
 ) -> Result<i64> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO supervisor_executions
-           (task, trigger, attempt, scheduled_for, created_at, started_at, status, pid, pid_start, boot_id, retry_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'running', ?6, ?7, ?8, ?9)",
+           (task, trigger, attempt, scheduled_for, created_at, started_at, status, pid, pid_start,
+            boot_id, retry_of, child_pid, child_start)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
+    let (child_pid, child_start) = child_columns(child);
     stmt.execute(params![
-        task,
-        trigger,
-        attempt,
-        scheduled_for,
+        run.task,
+        run.trigger,
+        run.attempt,
+        run.scheduled_for,
         clock::fmt(now),
         who.pid,
         who.start.map(|s| s.0 as i64),
         who.boot_id,
-        retry_of
+        run.retry_of,
+        child_pid,
+        child_start
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Moves a queued row to `running`; false if it was no longer queued
 /// (another kit-run took it, or kit-heal declared it missed).
-pub fn start_queued(conn: &Connection, id: i64, who: &Recorder, now: Instant) -> Result<bool> {
+pub fn start_queued(
+    conn: &Connection,
+    id: i64,
+    who: &Recorder,
+    child: Option<Identified>,
+    now: Instant,
+) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
         "UPDATE supervisor_executions SET status = 'running', started_at = ?2, pid = ?3,
-           pid_start = ?4, boot_id = ?5 WHERE id = ?1 AND status = 'queued'",
+           pid_start = ?4, boot_id = ?5, child_pid = ?6, child_start = ?7
+         WHERE id = ?1 AND status = 'queued'",
     )?;
+    let (child_pid, child_start) = child_columns(child);
     Ok(stmt.execute(params![
         id,
         clock::fmt(now),
         who.pid,
         who.start.map(|s| s.0 as i64),
-        who.boot_id
+        who.boot_id,
+        child_pid,
+        child_start
     ])? > 0)
 }
 
@@ -184,15 +226,6 @@ pub fn oldest_queued(conn: &Connection, task: &str) -> Result<Option<Execution>>
          WHERE status = 'queued' AND task = ?1 ORDER BY scheduled_for, id LIMIT 1"
     ))?;
     Ok(stmt.query_row([task], from_row).optional()?)
-}
-
-/// Notes the task's own process (leader of its process group) on the row.
-pub fn set_child(conn: &Connection, id: i64, pid: i32, start: Option<ProcStart>) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE supervisor_executions SET child_pid = ?2, child_start = ?3 WHERE id = ?1",
-    )?;
-    stmt.execute(params![id, pid, start.map(|s| s.0 as i64)])?;
-    Ok(())
 }
 
 /// How an execution ended.

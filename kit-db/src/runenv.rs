@@ -16,14 +16,40 @@ pub const PASSED_THROUGH: &[&str] = &[
     "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "KIT_HOME", "KIT_NOW",
 ];
 
-/// What the process is told about its run (as `KIT_*` variables).
-pub struct RunInfo<'a> {
+/// What the process is told about its execution: the `KIT_*` variables
+/// that differ from one run of the task to the next.
+#[derive(Debug, Clone, Copy)]
+pub struct RunVars<'a> {
     /// `KIT_EXECUTION_ID`; None for daemons, which are recorded after they
     /// are started (so a restart is never delayed by the DB).
     pub execution_id: Option<i64>,
     pub trigger: &'a str,
     pub attempt: Option<i64>,
     pub scheduled_for: Option<&'a str>,
+}
+
+impl RunVars<'_> {
+    pub fn to_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env = vec![("KIT_TRIGGER".into(), self.trigger.into())];
+        if let Some(id) = self.execution_id {
+            env.push(("KIT_EXECUTION_ID".into(), id.to_string().into()));
+        }
+        if let Some(a) = self.attempt {
+            env.push(("KIT_ATTEMPT".into(), a.to_string().into()));
+        }
+        if let Some(s) = self.scheduled_for {
+            env.push(("KIT_SCHEDULED_FOR".into(), s.into()));
+        }
+        env
+    }
+}
+
+/// Where a task's process runs and what it is told.
+pub struct RunInfo<'a> {
+    /// None when the variables are handed over later, through the gate of
+    /// [`process::spawn_recorded`] (kit-run: the row, and so its id, is
+    /// written only once the pid is known).
+    pub run: Option<RunVars<'a>>,
     pub db: &'a std::path::Path,
     /// The task's zone name (`TZ`).
     pub zone: &'a str,
@@ -58,17 +84,8 @@ pub fn environment(task: &Task, info: &RunInfo) -> Vec<(OsString, OsString)> {
     }
     env.insert("TZ".into(), info.zone.into());
     env.insert("KIT_TASK".into(), task.name.clone().into());
-    env.insert("KIT_TRIGGER".into(), info.trigger.into());
     env.insert("KIT_DB".into(), info.db.as_os_str().to_owned());
-    if let Some(id) = info.execution_id {
-        env.insert("KIT_EXECUTION_ID".into(), id.to_string().into());
-    }
-    if let Some(a) = info.attempt {
-        env.insert("KIT_ATTEMPT".into(), a.to_string().into());
-    }
-    if let Some(s) = info.scheduled_for {
-        env.insert("KIT_SCHEDULED_FOR".into(), s.into());
-    }
+    env.extend(info.run.iter().flat_map(RunVars::to_env));
     for (k, v) in &task.env {
         env.insert(k.into(), v.into());
     }

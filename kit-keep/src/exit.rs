@@ -198,10 +198,12 @@ impl Keep {
         let env = kit_db::runenv::environment(
             &d.task,
             &kit_db::runenv::RunInfo {
-                execution_id: None,
-                trigger: "health",
-                attempt: None,
-                scheduled_for: None,
+                run: Some(kit_db::runenv::RunVars {
+                    execution_id: None,
+                    trigger: "health",
+                    attempt: None,
+                    scheduled_for: None,
+                }),
                 db: &db,
                 zone: &zone,
             },

@@ -305,8 +305,8 @@ fn apply(
             start,
             at,
         } => {
-            let id = exec::insert_running(tx, task, "daemon", 1, None, None, who, *at)?;
-            exec::set_child(tx, id, *pid, start.is_known().then_some(*start))?;
+            let daemon = exec::NewRun::first(task, "daemon");
+            let id = exec::insert_running(tx, &daemon, who, Some((*pid, *start)), *at)?;
             Ok(Some((*run, id)))
         }
         Op::Finish {
@@ -324,7 +324,8 @@ fn apply(
             ))),
         },
         Op::Error { task, finish, at } => {
-            let id = exec::insert_running(tx, task, "daemon", 1, None, None, who, *at)?;
+            let daemon = exec::NewRun::first(task, "daemon");
+            let id = exec::insert_running(tx, &daemon, who, None, *at)?;
             exec::finish(tx, id, finish, *at)?;
             Ok(None)
         }

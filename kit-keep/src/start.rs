@@ -11,7 +11,7 @@ use kit_db::daemon::Action;
 use kit_db::events::Severity;
 use kit_db::exec::Finish;
 use kit_db::process;
-use kit_db::runenv::{self, RunInfo};
+use kit_db::runenv::{self, RunInfo, RunVars};
 use std::time::{Duration, Instant};
 
 /// What comes after a failure.
@@ -47,10 +47,12 @@ impl Keep {
         let env = runenv::environment(
             &d.task,
             &RunInfo {
-                execution_id: None,
-                trigger: "daemon",
-                attempt: None,
-                scheduled_for: None,
+                run: Some(RunVars {
+                    execution_id: None,
+                    trigger: "daemon",
+                    attempt: None,
+                    scheduled_for: None,
+                }),
                 db: &db,
                 zone: &zone,
             },

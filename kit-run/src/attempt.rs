@@ -4,7 +4,7 @@
 
 use kit_db::exec::Finish;
 use kit_db::process::{
-    self, read_with_deadline, CapBuffer, ReadStatus, Signal, Sink, SpawnSpec, Terminate,
+    self, read_with_deadline, CapBuffer, GateEnv, ReadStatus, Signal, Sink, SpawnSpec, Terminate,
     WaitOutcome,
 };
 use std::io::Write;
@@ -34,27 +34,21 @@ pub struct Limits {
 pub struct Ended {
     pub finish: Finish,
     pub code: i32,
-    /// Called back right after spawn with the child's pid and start time.
-    pub spawned: bool,
 }
 
 pub fn run(
     mut spec: SpawnSpec,
     lim: &Limits,
-    on_spawn: &mut dyn FnMut(i32, process::ProcStart) -> anyhow::Result<()>,
+    on_fork: &mut dyn FnMut(i32, process::ProcStart) -> Result<GateEnv, String>,
 ) -> Ended {
     spec.output = process::Output::Pipe;
     spec.new_session = true;
     spec.die_with_parent = true;
     let started = Instant::now();
-    // The pid is on the row before the command runs: a kit-run killed at
-    // any moment leaves either nothing running or a recorded process group
-    // that the tool reconciling the row stops.
-    let mut record_error = None;
-    let mut record = |pid: i32, start: process::ProcStart| {
-        record_error = on_spawn(pid, start).err();
-    };
-    let child = match process::spawn_recorded(&spec, &mut record) {
+    // The child waits before exec until `on_fork` has recorded it: a
+    // kit-run killed at any moment leaves either nothing running or a
+    // recorded process group that the tool reconciling the row stops.
+    let child = match process::spawn_recorded(&spec, on_fork) {
         Ok(c) => c,
         Err(e) => {
             return Ended {
@@ -66,14 +60,10 @@ pub fn run(
                     duration_ms: Some(started.elapsed().as_millis() as i64),
                     ..Default::default()
                 },
-                spawned: false,
             }
         }
     };
     let pid = child.pid;
-    if let Some(e) = record_error {
-        eprintln!("kit-run: recording the child's pid: {e:#}");
-    }
     let deadline = lim.timeout.map(|t| started + t);
     let mut buf = Tee {
         buf: CapBuffer::new(lim.cap),
@@ -242,11 +232,7 @@ pub fn run(
             .unwrap_or_default();
         finish.reason = Some(format!("{r}{}", notes.join("; ")));
     }
-    Ended {
-        finish,
-        code,
-        spawned: true,
-    }
+    Ended { finish, code }
 }
 
 /// Records output within the cap and, with `--stream`, copies every byte

@@ -2,8 +2,11 @@
 //! times, how it ended, and what it printed; exit codes follow the shell's
 //! conventions so `kit-run a && kit-run b` behaves as people expect.
 
+pub mod adhoc;
 pub mod attempt;
 pub mod overlap;
+pub mod record;
+pub mod start;
 pub mod task_run;
 
 use clap::Parser;
@@ -69,7 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     let store = cli.db.open()?;
     if let Some(label) = &cli.name {
-        return task_run::adhoc(&store, label, &cli.command, cli.timeout.as_deref(), &opts);
+        return adhoc::run(&store, label, &cli.command, cli.timeout.as_deref(), &opts);
     }
     let mut names = Vec::new();
     for t in &cli.tasks {

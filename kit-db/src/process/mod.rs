@@ -49,7 +49,7 @@ pub use group::{
 pub use identity::{boot_id, is_same_process, process_start, recorded_alive, ProcStart};
 pub use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
-pub use spawn::{spawn, spawn_recorded, Child, Limits, Output, SpawnError, SpawnSpec};
+pub use spawn::{spawn, spawn_recorded, Child, GateEnv, Limits, Output, SpawnError, SpawnSpec};
 pub use wait::{exit_status_code, try_wait, wait_child, WaitOutcome};
 
 /// Makes this process a child subreaper (Linux): orphaned descendants are

@@ -131,6 +131,10 @@ pub enum SpawnError {
     /// The spec itself is unusable (empty argv, NUL bytes, bad env names).
     #[error("invalid command: {reason}")]
     Invalid { reason: String },
+    /// The `before_exec` hook of [`spawn_recorded`] failed, so the command
+    /// was not started.
+    #[error("not started: {reason}")]
+    NotRecorded { reason: String },
     /// A system call in the parent (pipe, fork, open) failed.
     #[error("{0} failed: {desc}", desc = .1.desc())]
     Os(&'static str, Errno),
@@ -187,26 +191,49 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     start(spec, None)
 }
 
+/// Variables the `before_exec` hook of [`spawn_recorded`] hands the child
+/// for its environment, e.g. the id of the row that records it, which only
+/// exists once the pid is known.
+pub type GateEnv = Vec<(OsString, OsString)>;
+
+/// At most this many [`GateEnv`] variables, of at most this many bytes in
+/// all: the message must fit one atomic pipe write (PIPE_BUF >= 512).
+const GATE_ENV_VARS: usize = 8;
+const GATE_ENV_BYTES: usize = 500;
+/// The gate message: a go byte, a little-endian u16 length, then the
+/// variables as NUL-terminated `K=V` strings.
+const GATE_MSG_MAX: usize = 3 + GATE_ENV_BYTES;
+
 /// Like [`spawn`], but the child, once set up, waits before exec until
 /// `before_exec(pid, start)` has returned. A caller that records the pid
 /// there (kit-run notes it on the execution's row) never has a command
 /// running that it did not record: if the caller dies first, the child
 /// exits without running anything (PDEATHSIG with `die_with_parent`, and
-/// in any case EOF on the gate pipe).
+/// in any case EOF on the gate pipe). The variables the hook returns are
+/// added to the child's environment (those `spec.env` sets keep its
+/// value); if it fails, nothing runs and the error is
+/// [`SpawnError::NotRecorded`].
 pub fn spawn_recorded(
     spec: &SpawnSpec,
-    before_exec: &mut dyn FnMut(i32, ProcStart),
+    before_exec: &mut dyn FnMut(i32, ProcStart) -> Result<GateEnv, String>,
 ) -> Result<Child, SpawnError> {
     start(spec, Some(before_exec))
 }
 
 fn start(
     spec: &SpawnSpec,
-    before_exec: Option<&mut dyn FnMut(i32, ProcStart)>,
+    before_exec: Option<&mut dyn FnMut(i32, ProcStart) -> Result<GateEnv, String>>,
 ) -> Result<Child, SpawnError> {
     let prep = prepare(spec)?;
     let argv_ptrs = null_terminated(&prep.argv);
-    let envp_ptrs = null_terminated(&prep.envp);
+    let mut envp_ptrs = null_terminated(&prep.envp);
+    // Room for the gate's variables: null slots the child fills in, and the
+    // buffer it reads them into (both allocated now: the child cannot).
+    let mut gate_buf = Vec::new();
+    if before_exec.is_some() {
+        envp_ptrs.extend(std::iter::repeat_n(std::ptr::null(), GATE_ENV_VARS));
+        gate_buf = vec![0u8; GATE_MSG_MAX];
+    }
 
     // Every fd the child dup2()s from is >= 3, so the dup2 calls onto 0..=2
     // can never clobber one another even if the parent runs with stdio
@@ -237,11 +264,13 @@ fn start(
     let ctx = ChildCtx {
         prep: &prep,
         argv: &argv_ptrs,
-        envp: &envp_ptrs,
+        envp: envp_ptrs.as_mut_ptr(),
         stdin: devnull.as_raw_fd(),
         out: out_fd,
         report: report_write.as_raw_fd(),
         gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
+        gate_buf: gate_buf.as_mut_ptr(),
+        envp_used: prep.envp.len(),
         new_session: spec.new_session,
         die_with_parent: spec.die_with_parent,
         nice: spec.nice,
@@ -272,21 +301,36 @@ fn start(
     drop(report_write);
     drop(out_write);
     drop(devnull);
+    let mut start_time = None;
     if let (Some((gate_read, gate_write)), Some(hook)) = (gate, before_exec) {
         drop(gate_read);
-        hook(pid, process_start(pid).unwrap_or(ProcStart::UNKNOWN));
-        // One byte lets the child exec; closing without it (we died) makes
-        // it exit instead. Nothing to do if the write fails: the child saw
-        // EOF and reports through the report pipe as usual.
-        // SAFETY: writing one byte from a local to an fd we own.
-        unsafe { libc::write(gate_write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        let started = process_start(pid).unwrap_or(ProcStart::UNKNOWN);
+        start_time = Some(started);
+        match hook(pid, started).and_then(|vars| gate_message(&spec.env, vars)) {
+            // Nothing to do if the write fails: the child died early and
+            // reports why through the report pipe as usual.
+            Ok(msg) => {
+                // SAFETY: writing from a local buffer to an fd we own.
+                unsafe { libc::write(gate_write.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+            }
+            Err(reason) => {
+                // Closing the gate unopened makes the child exit (125)
+                // without running anything.
+                drop(gate_write);
+                let _ = super::wait::waitpid_raw(pid, 0);
+                return Err(SpawnError::NotRecorded { reason });
+            }
+        }
         drop(gate_write);
     }
 
     match read_report(&report_read) {
         Ok(None) => Ok(Child {
             pid,
-            start: process_start(pid).unwrap_or(ProcStart::UNKNOWN),
+            // exec keeps the start time: read it once.
+            start: start_time
+                .or_else(|| process_start(pid))
+                .unwrap_or(ProcStart::UNKNOWN),
             output: out_read.map(File::from),
         }),
         Ok(Some((stage, errno, index))) => {
@@ -423,12 +467,17 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 struct ChildCtx<'a> {
     prep: &'a Prepared,
     argv: &'a [*const libc::c_char],
-    envp: &'a [*const libc::c_char],
+    /// The envp array, with [`GATE_ENV_VARS`] null slots after the
+    /// `envp_used` entries when gated.
+    envp: *mut *const libc::c_char,
+    envp_used: usize,
     stdin: RawFd,
     out: RawFd,
     report: RawFd,
     /// (read, write) ends of the start gate of [`spawn_recorded`].
     gate: Option<(RawFd, RawFd)>,
+    /// [`GATE_MSG_MAX`] bytes the child reads the gate message into.
+    gate_buf: *mut u8,
     new_session: bool,
     die_with_parent: bool,
     nice: Option<i32>,
@@ -510,16 +559,8 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
         // Our copy of the write end would keep the pipe open if the parent
         // died; closed, a dead parent reads as EOF.
         libc::close(gate_write);
-        let mut byte = 0u8;
-        loop {
-            let n = libc::read(gate_read, (&mut byte as *mut u8).cast(), 1);
-            if n == 1 {
-                break;
-            }
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            // The parent is gone before it recorded us: run nothing.
+        if !read_gate(gate_read, ctx) {
+            // The parent is gone, or did not record us: run nothing.
             libc::_exit(125);
         }
         libc::close(gate_read);
@@ -533,7 +574,7 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
     // some candidate was not executable, stop at any other error.
     let mut eacces: Option<u32> = None;
     for (candidate, index) in ctx.prep.candidates.iter().zip(0u32..) {
-        libc::execve(candidate.as_ptr(), ctx.argv.as_ptr(), ctx.envp.as_ptr());
+        libc::execve(candidate.as_ptr(), ctx.argv.as_ptr(), ctx.envp);
         let errno = errno();
         if !ctx.prep.searched {
             fail_with(ctx.report, STAGE_EXEC, errno, index);
@@ -550,6 +591,79 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
         Some(index) => fail_with(ctx.report, STAGE_EXEC, libc::EACCES, index),
         None => fail_with(ctx.report, STAGE_EXEC, libc::ENOENT, 0),
     }
+}
+
+/// The child side of the gate: reads the go message and points the spare
+/// envp slots at its variables. False if the parent closed the gate
+/// without one (it died, or could not record the child).
+unsafe fn read_gate(fd: RawFd, ctx: &ChildCtx<'_>) -> bool {
+    let buf = ctx.gate_buf;
+    let mut got = 0usize;
+    loop {
+        let n = libc::read(fd, buf.add(got).cast(), GATE_MSG_MAX - got);
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        got += n as usize;
+        if got >= 3 {
+            let len = u16::from_le_bytes([*buf.add(1), *buf.add(2)]) as usize;
+            if *buf != 1 || 3 + len > GATE_MSG_MAX {
+                return false;
+            }
+            if got >= 3 + len {
+                break;
+            }
+        }
+    }
+    let len = u16::from_le_bytes([*buf.add(1), *buf.add(2)]) as usize;
+    let mut slot = ctx.envp_used;
+    let mut from = 3;
+    for i in 3..3 + len {
+        if *buf.add(i) == 0 && slot < ctx.envp_used + GATE_ENV_VARS {
+            *ctx.envp.add(slot) = buf.add(from).cast();
+            slot += 1;
+            from = i + 1;
+        }
+    }
+    true
+}
+
+/// The parent side: the go message carrying `vars` (those `env` already
+/// sets are left out, so the spec's own values win).
+fn gate_message(env: &[(OsString, OsString)], vars: GateEnv) -> Result<Vec<u8>, String> {
+    let mut payload = Vec::new();
+    let mut count = 0;
+    for (k, v) in vars {
+        if env.iter().any(|(e, _)| *e == k) {
+            continue;
+        }
+        let (k, v) = (k.as_bytes(), v.as_bytes());
+        if k.is_empty() || k.contains(&b'=') || k.contains(&0) || v.contains(&0) {
+            return Err(format!(
+                "bad environment variable {:?}",
+                String::from_utf8_lossy(k)
+            ));
+        }
+        payload.extend_from_slice(k);
+        payload.push(b'=');
+        payload.extend_from_slice(v);
+        payload.push(0);
+        count += 1;
+    }
+    if count > GATE_ENV_VARS || payload.len() > GATE_ENV_BYTES {
+        return Err(format!(
+            "too many variables for the child's environment ({count}, {} bytes)",
+            payload.len()
+        ));
+    }
+    let mut msg = Vec::with_capacity(3 + payload.len());
+    msg.push(1);
+    msg.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+    msg.extend_from_slice(&payload);
+    Ok(msg)
 }
 
 unsafe fn fail(report: RawFd, stage: u32, index: u32) -> ! {

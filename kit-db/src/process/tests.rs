@@ -574,6 +574,7 @@ fn spawn_recorded_runs_nothing_until_the_hook_has_returned() {
             "the command ran before its pid was recorded"
         );
         seen = Some((pid, start));
+        Ok(Vec::new())
     })
     .unwrap();
     assert_eq!(seen, Some((child.pid, child.start)));
@@ -583,6 +584,74 @@ fn spawn_recorded_runs_nothing_until_the_hook_has_returned() {
     );
     assert!(marker.exists());
     // Exec failures are still reported synchronously.
-    let err = spawn_recorded(&spec(&["no-such-program-kit"]), &mut |_, _| {}).unwrap_err();
+    let err =
+        spawn_recorded(&spec(&["no-such-program-kit"]), &mut |_, _| Ok(Vec::new())).unwrap_err();
     assert_eq!(err.exit_code(), 127);
+}
+
+#[test]
+fn spawn_recorded_hands_the_hooks_variables_to_the_child() {
+    let mut s = sh("echo \"$ROW=$TRIGGER=$KEPT\"");
+    s.env.push(("KEPT".into(), "from-spec".into()));
+    let (out, code) = run_recorded(s, |pid| {
+        Ok(vec![
+            ("ROW".into(), pid.to_string().into()),
+            ("TRIGGER".into(), "manual".into()),
+            ("KEPT".into(), "from-hook".into()),
+        ])
+    });
+    assert_eq!(code, 0);
+    let (pid, line) = out.split_once('\n').unwrap();
+    assert_eq!(line, format!("{pid}=manual=from-spec\n"));
+}
+
+#[test]
+fn spawn_recorded_runs_nothing_when_the_hook_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let s = sh(&format!("echo x > '{}'", marker.display()));
+    let mut child_pid = 0;
+    let err = spawn_recorded(&s, &mut |pid, _| {
+        child_pid = pid;
+        Err("the database is locked".into())
+    })
+    .unwrap_err();
+    assert!(matches!(err, SpawnError::NotRecorded { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "not started: the database is locked");
+    assert_eq!(err.exit_code(), 125);
+    assert!(!marker.exists());
+    // Reaped, not left a zombie.
+    assert_eq!(process_start(child_pid), None);
+}
+
+#[test]
+fn spawn_recorded_refuses_variables_that_cannot_be_passed() {
+    let too_many = |_| {
+        Ok((0..9)
+            .map(|i| (format!("V{i}").into(), "x".into()))
+            .collect())
+    };
+    let bad_name = |_| Ok(vec![("A=B".into(), "x".into())]);
+    for hook in [
+        &too_many as &dyn Fn(i32) -> Result<GateEnv, String>,
+        &bad_name,
+    ] {
+        let err = spawn_recorded(&sh("exit 0"), &mut |pid, _| hook(pid)).unwrap_err();
+        assert!(matches!(err, SpawnError::NotRecorded { .. }), "{err:?}");
+    }
+}
+
+/// Runs `s` through spawn_recorded, printing the child's pid first.
+fn run_recorded(mut s: SpawnSpec, hook: impl Fn(i32) -> Result<GateEnv, String>) -> (String, i32) {
+    s.output = Output::Pipe;
+    let mut pid_seen = 0;
+    let child = spawn_recorded(&s, &mut |pid, _| {
+        pid_seen = pid;
+        hook(pid)
+    })
+    .unwrap();
+    let out = read_capped(child.output.expect("pipe"), 1 << 20).unwrap();
+    let code = exit_status_code(wait_child(child.pid, in_10s()).unwrap());
+    let out = String::from_utf8_lossy(&out.bytes);
+    (format!("{pid_seen}\n{out}"), code)
 }

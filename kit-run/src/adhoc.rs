@@ -1,0 +1,68 @@
+//! `kit-run --name LABEL -- CMD ARGS...`: wrap any command and record it.
+//! It inherits the caller's environment and directory, like chronic.
+
+use crate::start::{Plan, Starter};
+use crate::task_run::Options;
+use crate::{attempt, record};
+use kit_db::exec::Recorder;
+use kit_db::process::SpawnSpec;
+use kit_db::task::model::defaults;
+use kit_db::{clock, Store};
+
+pub fn run(
+    store: &Store,
+    label: &str,
+    command: &[String],
+    timeout: Option<&str>,
+    opts: &Options,
+) -> anyhow::Result<i32> {
+    kit_db::task::validate::validate_name(label)
+        .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
+    if command.is_empty() {
+        anyhow::bail!("--name needs a command after --");
+    }
+    let timeout = timeout
+        .map(|t| kit_db::units::Dur::parse(t).map_err(|e| anyhow::anyhow!("--timeout: {e}")))
+        .transpose()?;
+    let now = clock::now(opts.now_flag.as_deref())?;
+    // An ad-hoc run is recorded as `adhoc` unless the caller said more
+    // precisely what it is (kit-heal's exec: actions pass `recovery`).
+    let trigger = if opts.trigger == "manual" {
+        "adhoc"
+    } else {
+        opts.trigger.as_str()
+    };
+    let starter = Starter {
+        store,
+        task: label,
+        trigger,
+        who: Recorder::this_process(),
+    };
+    let mut spec = SpawnSpec::new(command.iter().cloned());
+    spec.env = std::env::vars_os().collect();
+    // The caller's own KIT_* run variables describe the caller's run, not
+    // this one: the gate hands over this run's.
+    spec.env.retain(|(k, _)| !is_run_var(k));
+    let limits = attempt::Limits {
+        timeout: timeout.map(|d| d.0),
+        grace: defaults::KILL_GRACE,
+        cap: defaults::OUTPUT_CAP as usize,
+        stream: opts.stream,
+    };
+    let (slot, ended) = starter.run(&Plan::first(trigger), spec, &limits, now)?;
+    let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
+    record::result(&store.conn, label, slot.id, &ended.finish, finished_at)?;
+    record::report(store, label, slot.id, &ended, opts.json)?;
+    Ok(ended.code)
+}
+
+fn is_run_var(k: &std::ffi::OsStr) -> bool {
+    [
+        "KIT_TRIGGER",
+        "KIT_EXECUTION_ID",
+        "KIT_ATTEMPT",
+        "KIT_SCHEDULED_FOR",
+    ]
+    .iter()
+    .any(|v| k == *v)
+}
