@@ -71,8 +71,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         trigger: cli.trigger.clone(),
     };
     let store = cli.db.open()?;
+    let code = run_on(&store, &cli, &opts);
+    store.release();
+    code
+}
+
+fn run_on(store: &kit_db::Store, cli: &Cli, opts: &task_run::Options) -> anyhow::Result<i32> {
     if let Some(label) = &cli.name {
-        return adhoc::run(&store, label, &cli.command, cli.timeout.as_deref(), &opts);
+        return adhoc::run(store, label, &cli.command, cli.timeout.as_deref(), opts);
     }
     let mut names = Vec::new();
     for t in &cli.tasks {
@@ -91,7 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     let mut first_failure = 0;
     for (name, id) in names {
-        let code = task_run::run_task(&store, &name, id, &opts)?;
+        let code = task_run::run_task(store, &name, id, opts)?;
         if first_failure == 0 && code != 0 {
             first_failure = code;
         }

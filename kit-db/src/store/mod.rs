@@ -42,17 +42,7 @@ pub struct Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_AT);
-        if big {
-            // Never wait for it: if another process is reading or writing,
-            // the next tool to close will do it.
-            let _ = self.conn.busy_timeout(Duration::ZERO);
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
+        self.truncate_big_wal();
     }
 }
 
@@ -88,22 +78,62 @@ impl Store {
         &self.path
     }
 
-    /// The first read of a connection. In WAL mode a read can meet
+    /// Ends a short-lived tool's use of the DB without SQLite's close. With
+    /// NO_CKPT_ON_CLOSE the close writes nothing; it only frees every cache
+    /// and statement, wasted work for a process about to exit, whose locks
+    /// and files the kernel releases anyway (as when it is killed). A big
+    /// WAL is still truncated, as on drop.
+    pub fn release(self) {
+        self.truncate_big_wal();
+        std::mem::forget(self);
+    }
+
+    /// A closing connection checkpoints and truncates the WAL once it is
+    /// larger than [`WAL_TRUNCATE_AT`].
+    fn truncate_big_wal(&self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_AT);
+        if big {
+            // Never wait for it: if another process is reading or writing,
+            // the next tool to close will do it.
+            let _ = self.conn.busy_timeout(Duration::ZERO);
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+
+    /// The first read of a connection: the schema version and, for a DB
+    /// without one, its number of tables. In WAL mode a read can meet
     /// SQLITE_BUSY without the busy handler being called (another process is
     /// recovering or truncating the WAL at that instant), so it is retried
     /// for a few seconds like any other busy wait.
     fn first_read(&self) -> Result<(i64, i64)> {
+        let version = self.read_retrying("PRAGMA user_version", |r| Ok((r.get(0)?, 0)))?;
+        if version.0 != 0 {
+            return Ok(version);
+        }
+        // One statement, so one snapshot: read separately, a tool creating
+        // the DB right now could commit its tables (and version) in between,
+        // and its brand-new kit DB would look like another program's.
+        self.read_retrying(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_schema
+                      WHERE type = 'table' AND name NOT LIKE 'sqlite_%')",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn read_retrying(
+        &self,
+        sql: &str,
+        f: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, i64)>,
+    ) -> Result<(i64, i64)> {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let mut pause = Duration::from_millis(1);
         loop {
-            let read = self.conn.query_row(
-                "SELECT (SELECT user_version FROM pragma_user_version),
-                        (SELECT count(*) FROM sqlite_schema
-                          WHERE type = 'table' AND name NOT LIKE 'sqlite_%')",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            );
-            match read {
+            match self.conn.query_row(sql, [], &f) {
                 Err(ref e) if is_busy(e) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -118,9 +148,6 @@ impl Store {
     fn configure(&self, pre: Preflight) -> Result<i64> {
         // Reading the schema version is the first real read: it is where a
         // corrupt or foreign file shows itself.
-        // One statement, so one snapshot: read separately, a tool creating
-        // the DB right now could commit its tables (and version) in between,
-        // and its brand-new kit DB would look like another program's.
         let (version, tables): (i64, i64) = self.first_read()?;
         if version > schema::LATEST {
             return Err(Error::TooNew {
