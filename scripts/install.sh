@@ -69,15 +69,16 @@ done
 . "$root/scripts/service/common.sh"
 resolve_layout
 
-[ -n "$bin" ] || bin="${CARGO_TARGET_DIR:-$root/target}/release"
-if [ -z "${KIT_BIN_DIR:-}" ] && [ "$build" = 1 ] && [ "$bin" = "${CARGO_TARGET_DIR:-$root/target}/release" ]; then
+if [ -z "$bin" ] && [ "$build" = 1 ]; then
     if [ "$print" = 1 ]; then
-        say "would run: cargo build --release (in $root)"
+        say "would run: scripts/build-release (in $root)"
+        bin="${CARGO_TARGET_DIR:-$root/target}/release"
     else
-        echo "install.sh: building kit (cargo build --release)..."
-        (cd "$root" && cargo build --release) || die "the build failed"
+        echo "install.sh: building kit (scripts/build-release)..."
+        bin=$("$root/scripts/build-release") || die "the build failed"
     fi
 fi
+[ -n "$bin" ] || bin="${CARGO_TARGET_DIR:-$root/target}/release"
 if [ "$print" = 0 ] || [ -d "$bin" ]; then
     for t in $tools; do
         [ -x "$bin/$t" ] || die "$bin/$t is missing: build kit first (cargo build --release) or pass --bin-dir"

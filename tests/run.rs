@@ -397,6 +397,42 @@ fn json_prints_the_finished_record_and_adhoc_wraps_any_command() {
 }
 
 #[test]
+fn an_adhoc_command_keeps_the_callers_environment_but_is_told_its_own_run() {
+    let kit = Kit::new();
+    // As when a task wraps a step of its own in `kit-run --name`: the
+    // caller's KIT_* run variables describe the caller's run, not this one.
+    kit.run()
+        .args(["--name", "step", "--", "sh", "-c", "env | sort"])
+        .env("FROM_CALLER", "kept")
+        .env("KIT_EXECUTION_ID", "999")
+        .env("KIT_TRIGGER", "schedule")
+        .env("KIT_ATTEMPT", "3")
+        .ok();
+    let out: Vec<u8> = kit.scalar("SELECT output FROM supervisor_executions WHERE id = 1");
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("FROM_CALLER=kept\n"), "{out}");
+    assert!(out.contains("KIT_EXECUTION_ID=1\n"), "{out}");
+    assert!(out.contains("KIT_TRIGGER=adhoc\n"), "{out}");
+    assert!(out.contains("KIT_ATTEMPT=1\n"), "{out}");
+    assert!(!out.contains("999"), "{out}");
+}
+
+#[test]
+fn a_task_env_may_set_the_run_variables_itself() {
+    let kit = Kit::new();
+    one(
+        &kit,
+        "command = \"env | sort\"\nenv = { KIT_TRIGGER = \"mine\" }",
+    );
+    kit.run().arg("t").ok();
+    let out: Vec<u8> = kit.scalar("SELECT output FROM supervisor_executions");
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("KIT_TRIGGER=mine\n"), "{out}");
+    assert_eq!(out.matches("KIT_TRIGGER=").count(), 1, "{out}");
+    assert!(out.contains("KIT_EXECUTION_ID=1\n"), "{out}");
+}
+
+#[test]
 fn unknown_task_is_a_clear_error() {
     let kit = Kit::new();
     kit.tasks("[[task]]\nname = \"backup\"\nschedule = \"@daily\"\ncommand = \"true\"\n");
