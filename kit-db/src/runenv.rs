@@ -29,6 +29,14 @@ pub struct RunVars<'a> {
 }
 
 impl RunVars<'_> {
+    /// The names [`RunVars::to_env`] sets.
+    pub const NAMES: [&'static str; 4] = [
+        "KIT_TRIGGER",
+        "KIT_EXECUTION_ID",
+        "KIT_ATTEMPT",
+        "KIT_SCHEDULED_FOR",
+    ];
+
     pub fn to_env(&self) -> Vec<(OsString, OsString)> {
         let mut env = vec![("KIT_TRIGGER".into(), self.trigger.into())];
         if let Some(id) = self.execution_id {

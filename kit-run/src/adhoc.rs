@@ -6,6 +6,7 @@ use crate::task_run::Options;
 use crate::{attempt, record};
 use kit_db::exec::Recorder;
 use kit_db::process::SpawnSpec;
+use kit_db::runenv::RunVars;
 use kit_db::task::model::defaults;
 use kit_db::{clock, Store};
 
@@ -42,7 +43,8 @@ pub fn run(
     spec.env = std::env::vars_os().collect();
     // The caller's own KIT_* run variables describe the caller's run, not
     // this one: the gate hands over this run's.
-    spec.env.retain(|(k, _)| !is_run_var(k));
+    spec.env
+        .retain(|(k, _)| !RunVars::NAMES.iter().any(|v| k == *v));
     let limits = attempt::Limits {
         timeout: timeout.map(|d| d.0),
         grace: defaults::KILL_GRACE,
@@ -54,15 +56,4 @@ pub fn run(
     record::result(&store.conn, label, slot.id, &ended.finish, finished_at)?;
     record::report(store, label, slot.id, &ended, opts.json)?;
     Ok(ended.code)
-}
-
-fn is_run_var(k: &std::ffi::OsStr) -> bool {
-    [
-        "KIT_TRIGGER",
-        "KIT_EXECUTION_ID",
-        "KIT_ATTEMPT",
-        "KIT_SCHEDULED_FOR",
-    ]
-    .iter()
-    .any(|v| k == *v)
 }

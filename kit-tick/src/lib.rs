@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = cli.db.open()?;
     let report = tick::tick(&store, now, cli.dry_run).context("tick failed")?;
     let db_path = store.path().to_path_buf();
-    drop(store);
+    store.release();
     let mut out = std::io::stdout().lock();
     for c in &report.claimed {
         if cli.json {

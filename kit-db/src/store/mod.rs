@@ -110,9 +110,9 @@ impl Store {
     /// recovering or truncating the WAL at that instant), so it is retried
     /// for a few seconds like any other busy wait.
     fn first_read(&self) -> Result<(i64, i64)> {
-        let version = self.read_retrying("PRAGMA user_version", |r| Ok((r.get(0)?, 0)))?;
-        if version.0 != 0 {
-            return Ok(version);
+        let version: i64 = self.read_retrying("PRAGMA user_version", |r| r.get(0))?;
+        if version != 0 {
+            return Ok((version, 0));
         }
         // One statement, so one snapshot: read separately, a tool creating
         // the DB right now could commit its tables (and version) in between,
@@ -125,11 +125,11 @@ impl Store {
         )
     }
 
-    fn read_retrying(
+    fn read_retrying<T>(
         &self,
         sql: &str,
-        f: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, i64)>,
-    ) -> Result<(i64, i64)> {
+        f: impl Fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let mut pause = Duration::from_millis(1);
         loop {
