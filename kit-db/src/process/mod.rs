@@ -31,6 +31,7 @@
 //! ```
 
 mod capture;
+mod clone;
 mod group;
 mod identity;
 mod spawn;

@@ -1,4 +1,5 @@
-//! Spawning a command with fork + exec, reporting exec failures synchronously.
+//! Spawning a command (clone or fork, then exec), reporting exec failures
+//! synchronously.
 //!
 //! Why not `std::process::Command`: kit needs setsid, rlimits, nice and
 //! PR_SET_PDEATHSIG applied in the child, a signal state reset that also
@@ -7,8 +8,9 @@
 //!
 //! The technique: everything the child needs (CStrings, the argv/envp
 //! pointer arrays, every PATH candidate, the stdio fds) is prepared before
-//! `fork`, so the child only makes async-signal-safe system calls and never
-//! allocates (another thread may have held the allocator lock at fork time).
+//! the child starts (`clone.rs`: in the parent's memory on Linux), so the
+//! child only makes async-signal-safe system calls and never allocates
+//! (another thread may hold the allocator lock).
 //! A close-on-exec "report" pipe tells the parent the outcome: EOF means exec
 //! succeeded; otherwise the child wrote a stage tag and errno before
 //! `_exit(127)`.
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
+use super::clone::start_child;
 use super::identity::{process_start, ProcStart};
 
 /// Resource limits applied (soft and hard) in the child before exec.
@@ -107,7 +110,8 @@ impl SpawnSpec {
 #[derive(Debug)]
 pub struct Child {
     pub pid: i32,
-    /// Start time read right after fork, for later pid-reuse checks.
+    /// Start time read right after the child started, for later pid-reuse
+    /// checks.
     pub start: ProcStart,
     /// The read end of the output pipe for [`Output::Pipe`] (close-on-exec).
     pub output: Option<File>,
@@ -135,7 +139,7 @@ pub enum SpawnError {
     /// was not started.
     #[error("not started: {reason}")]
     NotRecorded { reason: String },
-    /// A system call in the parent (pipe, fork, open) failed.
+    /// A system call in the parent (pipe, clone, open) failed.
     #[error("{0} failed: {desc}", desc = .1.desc())]
     Os(&'static str, Errno),
 }
@@ -168,7 +172,7 @@ const LIMIT_NAMES: [&str; 4] = ["RLIMIT_NOFILE", "RLIMIT_CPU", "RLIMIT_AS", "RLI
 /// execvp's default search path when the environment has no PATH.
 const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
 
-/// Everything the child touches, built before fork.
+/// Everything the child touches, built before it starts.
 struct Prepared {
     /// Paths to try with execve, in PATH order.
     candidates: Vec<CString>,
@@ -278,23 +282,19 @@ fn start(
         parent: unsafe { libc::getpid() },
     };
 
-    // Block every signal across fork: otherwise a signal arriving in the
+    // Block every signal across clone/fork: otherwise a signal arriving in the
     // child before its dispositions are reset would run the *parent's*
     // handler there (e.g. a signal-hook handler writing to the parent's
     // self-pipe, making the supervisor believe it was told to stop).
     let old_mask = block_all_signals();
-    // SAFETY: the child branch only calls async-signal-safe functions on
-    // data prepared above and ends in execve or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: we are the freshly forked child.
-        unsafe { child_main(&ctx) }
-    }
-    let fork_errno = Errno::last();
+    // SAFETY: child_entry only calls async-signal-safe functions on data
+    // prepared above, which stays alive and unchanged until the report pipe
+    // says the child exec'd or failed (`_stack` too), and ends in execve or
+    // _exit.
+    let started =
+        unsafe { start_child(child_entry, (&ctx as *const ChildCtx<'_>).cast_mut().cast()) };
     restore_signals(&old_mask);
-    if pid < 0 {
-        return Err(SpawnError::Os("fork", fork_errno));
-    }
+    let (pid, _stack) = started.map_err(|e| SpawnError::Os("clone", e))?;
 
     // Close the parent's copies of the child's ends: the report pipe must
     // reach EOF when the child execs, and the output pipe when it exits.
@@ -463,7 +463,7 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// The data the child reads; plain references so nothing is moved or
-/// dropped after fork.
+/// dropped while the child may use it.
 struct ChildCtx<'a> {
     prep: &'a Prepared,
     argv: &'a [*const libc::c_char],
@@ -484,19 +484,37 @@ struct ChildCtx<'a> {
     parent: libc::pid_t,
 }
 
-/// The child side of fork: async-signal-safe calls only, no allocation, no
-/// panics. Never returns.
+extern "C" fn child_entry(ctx: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: start_child passes the ChildCtx that `start` keeps alive.
+    unsafe { child_main(&*(ctx.cast_const().cast::<ChildCtx<'_>>())) }
+}
+
+/// The child side: async-signal-safe calls only, no allocation, no panics.
+/// Never returns. It shares the parent's memory (see `clone.rs`), so until
+/// the gate opens, while the parent still works, it makes no call that can
+/// fail and set errno; the setup steps that can fail come after the gate,
+/// when the parent only waits for the report.
 unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
-    // Signals were blocked by the parent around fork. Reset dispositions
+    // Signals were blocked by the parent around clone/fork. Reset dispositions
     // first (exec keeps SIG_IGN, e.g. the SIGPIPE that Rust programs
     // ignore), then unblock: pending signals are then delivered with their
     // default action, never a handler copied from the parent.
     let max_signal = if cfg!(target_os = "linux") { 65 } else { 32 };
     for sig in 1..max_signal {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // Fails harmlessly (EINVAL) for numbers reserved by libc.
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP && !reserved_by_libc(sig) {
             libc::signal(sig, libc::SIG_DFL);
         }
+    }
+
+    if let Some((gate_read, gate_write)) = ctx.gate {
+        // Our copy of the write end would keep the pipe open if the parent
+        // died; closed, a dead parent reads as EOF.
+        libc::close(gate_write);
+        if !read_gate(gate_read, ctx) {
+            // The parent is gone, or did not record us: run nothing.
+            libc::_exit(125);
+        }
+        libc::close(gate_read);
     }
 
     if ctx.new_session && libc::setsid() < 0 {
@@ -555,17 +573,6 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
         }
     }
 
-    if let Some((gate_read, gate_write)) = ctx.gate {
-        // Our copy of the write end would keep the pipe open if the parent
-        // died; closed, a dead parent reads as EOF.
-        libc::close(gate_write);
-        if !read_gate(gate_read, ctx) {
-            // The parent is gone, or did not record us: run nothing.
-            libc::_exit(125);
-        }
-        libc::close(gate_read);
-    }
-
     let mut unblock: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut unblock);
     libc::sigprocmask(libc::SIG_SETMASK, &unblock, std::ptr::null_mut());
@@ -590,6 +597,18 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
     match eacces {
         Some(index) => fail_with(ctx.report, STAGE_EXEC, libc::EACCES, index),
         None => fail_with(ctx.report, STAGE_EXEC, libc::ENOENT, 0),
+    }
+}
+
+/// Signal numbers the C library keeps for itself: its signal() refuses them
+/// with EINVAL, which would set the errno the child shares with the parent.
+fn reserved_by_libc(sig: i32) -> bool {
+    if cfg!(all(target_os = "linux", target_env = "musl")) {
+        (32..=34).contains(&sig)
+    } else if cfg!(target_os = "linux") {
+        (32..=33).contains(&sig)
+    } else {
+        false
     }
 }
 

@@ -2,6 +2,7 @@
 //! DB, migrating, and running write transactions that never lose a write to
 //! SQLITE_BUSY.
 
+pub mod heap;
 mod maint;
 pub mod schema;
 
@@ -56,6 +57,7 @@ impl Store {
     /// migrating the schema. Never writes to a file that is not a SQLite DB
     /// or that a newer kit wrote.
     pub fn open(path: &Path) -> Result<Store> {
+        heap::install();
         if let Ok(mut last) = LAST_OPENED.lock() {
             *last = Some(path.to_path_buf());
         }
