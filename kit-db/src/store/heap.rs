@@ -93,12 +93,8 @@ fn five() -> &'static ffi::sqlite3_mem_methods {
     unsafe { &*FIVE.0.get() }
 }
 
-/// Whether SQLite's block `p` lies in the static heap (for tests).
+/// Whether SQLite's block `p` lies in the static heap.
 pub fn owns(p: *mut c_void) -> bool {
-    in_heap(p)
-}
-
-fn in_heap(p: *mut c_void) -> bool {
     let start = HEAP.0.get() as usize;
     (start..start + HEAP_BYTES).contains(&(p as usize))
 }
@@ -114,7 +110,7 @@ unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
 }
 
 unsafe extern "C" fn x_free(p: *mut c_void) {
-    if in_heap(p) {
+    if owns(p) {
         if let Some(f) = five().xFree {
             f(p)
         }
@@ -126,7 +122,7 @@ unsafe extern "C" fn x_free(p: *mut c_void) {
 unsafe extern "C" fn x_size(p: *mut c_void) -> c_int {
     if p.is_null() {
         0
-    } else if in_heap(p) {
+    } else if owns(p) {
         five().xSize.map_or(0, |f| f(p))
     } else {
         libc::malloc_usable_size(p).min(c_int::MAX as usize) as c_int
@@ -134,7 +130,7 @@ unsafe extern "C" fn x_size(p: *mut c_void) -> c_int {
 }
 
 unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
-    if !in_heap(p) {
+    if !owns(p) {
         return libc::realloc(p, n.max(0) as usize);
     }
     if n <= SMALL {
