@@ -131,7 +131,7 @@ fn unrecorded_daemon_process_is_adopted_not_started_twice() {
     let mut stray = cmd.spawn().unwrap();
     let pid = stray.id() as i32;
     let keep = start(&kit);
-    assert_eq!(wait_running(&kit, "orphan"), pid);
+    assert_eq!(wait_running(&kit, "orphan"), pid, "{}", keep.stderr());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(daemon_processes(&kit.db, Some("orphan")), vec![pid]);
     assert!(keep.stderr().contains("no row recorded"));

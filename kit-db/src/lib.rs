@@ -16,6 +16,7 @@ pub mod exec;
 pub mod launch;
 pub mod outbox;
 pub mod paths;
+pub mod platform;
 pub mod process;
 pub mod recovery;
 pub mod runenv;

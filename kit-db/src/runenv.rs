@@ -9,7 +9,7 @@ use crate::task::Task;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin";
+pub use crate::platform::DEFAULT_PATH;
 
 /// Variables passed through from the launching tool's environment when set.
 pub const PASSED_THROUGH: &[&str] = &[

@@ -6,7 +6,8 @@
 //! A process is adopted only if its execution row is from this boot and
 //! its pid still names the same process (pid + start time), so a reused pid
 //! is never mistaken for a daemon. Adopted processes are not our children:
-//! their end is seen through a pidfd (Linux) or by polling, and their exit
+//! their end is seen through a pidfd (Linux) or kqueue (macOS), by polling
+//! where neither is available, and their exit
 //! status is unknown.
 
 use crate::daemon::{After, Phase, Proc, Wait};
@@ -29,20 +30,13 @@ struct OpenRow {
     started_at: Option<String>,
 }
 
-/// A pidfd for `pid` (Linux 5.3+); None elsewhere or when refused.
-pub fn pidfd(pid: i32) -> Option<OwnedFd> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::FromRawFd;
-        // SAFETY: plain syscall; the fd is close-on-exec by default.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd >= 0 {
-            // SAFETY: a new fd owned by nobody else.
-            return Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
-        }
-    }
-    let _ = pid;
-    None
+/// A descriptor that becomes readable when adopted process `pid` exits (a
+/// pidfd on Linux, a kqueue `NOTE_EXIT` on macOS), or None: then it is
+/// polled. Identity is checked again *after* the watch exists, so a pid
+/// that died and was reused in between is never watched in its place.
+pub fn exit_watch(pid: i32, start: ProcStart) -> Option<OwnedFd> {
+    let watch = kit_db::platform::exit_watch(pid)?;
+    process::is_same_process(pid, start).then_some(watch)
 }
 
 impl Keep {
@@ -76,7 +70,6 @@ impl Keep {
             self.rec.push(Op::RemoveDaemon(name.clone()));
         }
         self.adopt_open_rows()?;
-        #[cfg(target_os = "linux")]
         self.sweep();
         self.beat(false);
         self.handle_requests();
@@ -95,8 +88,14 @@ impl Keep {
             "ready",
             None,
             &format!(
-                "managing {} daemons ({running} running)",
-                self.daemons.len()
+                "managing {} daemons ({running} running; platform mechanisms: {}, {})",
+                self.daemons.len(),
+                kit_db::platform::name(),
+                if self.dbwatch.is_some() {
+                    "DB writes watched"
+                } else {
+                    "DB polled"
+                }
             ),
         );
         self.flush(true);
@@ -262,7 +261,7 @@ impl Keep {
             pid,
             start,
             adopted: true,
-            watch: pidfd(pid),
+            watch: exit_watch(pid, start),
             started,
             started_at: started_at.clone(),
             run,
@@ -324,11 +323,11 @@ impl Keep {
         }
     }
 
-    /// Linux: finds daemon processes of this DB that no row records (kit-keep
-    /// was killed between starting one and recording it) by their
-    /// environment (KIT_TRIGGER=daemon, KIT_DB, KIT_TASK) among session
-    /// leaders, and adopts or stops them, so none runs twice.
-    #[cfg(target_os = "linux")]
+    /// Finds daemon processes of this DB that no row records (kit-keep was
+    /// killed between starting one and recording it) by their environment
+    /// (KIT_TRIGGER=daemon, KIT_DB, KIT_TASK) among session leaders, and
+    /// adopts or stops them, so none runs twice. The environments come from
+    /// /proc on Linux and KERN_PROCARGS2 on macOS (`kit_db::platform`).
     fn sweep(&mut self) {
         use std::os::unix::ffi::OsStrExt;
         let db = self.store.path().as_os_str().as_bytes().to_vec();
@@ -338,23 +337,10 @@ impl Keep {
             .filter_map(|d| d.proc().map(|p| p.pid))
             .collect();
         let me = std::process::id() as i32;
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
+        for (pid, environ) in kit_db::platform::process_environments() {
             if pid == me || known.contains(&pid) || !is_session_leader(pid) {
                 continue;
             }
-            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-                continue;
-            };
             let mut task = None;
             let (mut ours, mut daemon) = (false, false);
             for var in environ.split(|&b| b == 0) {
@@ -394,7 +380,7 @@ impl Keep {
                     pid,
                     start,
                     adopted: true,
-                    watch: pidfd(pid),
+                    watch: exit_watch(pid, start),
                     started: Instant::now(),
                     started_at: fmt(wall),
                     run,
@@ -421,18 +407,11 @@ impl Keep {
     }
 }
 
-#[cfg(target_os = "linux")]
+/// A live process that leads its own session, as every daemon kit-keep
+/// starts does (`getsid` is POSIX).
 fn is_session_leader(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
-        return false;
-    };
-    let rest = String::from_utf8_lossy(&stat[close + 1..]);
-    // After the command: state, ppid, pgrp, session.
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next().unwrap_or("Z");
-    let session = f.nth(2).and_then(|s| s.parse::<i32>().ok());
-    state != "Z" && session == Some(pid)
+    // SAFETY: plain syscall.
+    let sid = unsafe { libc::getsid(pid) };
+    // Alive and not a zombie: an unknown start matches any process.
+    sid == pid && process::is_same_process(pid, ProcStart::UNKNOWN)
 }

@@ -21,7 +21,8 @@ pub struct Proc {
     /// Started by an earlier kit-keep: not our child, so its exit status
     /// cannot be collected and its end is seen through `watch`.
     pub adopted: bool,
-    /// Linux: a pidfd that becomes readable when an adopted process exits.
+    /// A pidfd (Linux) or kqueue (macOS) that becomes readable when an
+    /// adopted process exits.
     pub watch: Option<OwnedFd>,
     pub started: Instant,
     pub started_at: String,

@@ -135,7 +135,7 @@ impl Keep {
     }
 
     /// Due timers of every daemon: waits that end, stable runs, adopted
-    /// daemons without a pidfd, health checks, stop deadlines.
+    /// daemons without an exit watch, health checks, stop deadlines.
     pub fn timers(&mut self, now: Instant) {
         let names: Vec<String> = self
             .daemons

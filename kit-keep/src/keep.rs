@@ -2,7 +2,7 @@
 //!
 //! One thread, one poll(2): it sleeps until a signal arrives through the
 //! self-pipe (SIGCHLD when a daemon or a health check exits, SIGTERM/SIGINT,
-//! SIGHUP), an adopted daemon's pidfd or a health check's output pipe is
+//! SIGHUP), an adopted daemon's exit watch or a health check's output pipe is
 //! readable, or the nearest timer is due (a backoff or quarantine ending, a
 //! stop deadline, a health check, the half-second look at the DB for task
 //! changes and requests, the heartbeat). Each turn handles what happened,
@@ -10,17 +10,18 @@
 
 use crate::clock::Clock;
 use crate::daemon::{Daemon, Exit, Phase};
-use crate::dbwatch::DbWatch;
 use crate::log::Log;
 use crate::policy::Jitter;
 use crate::record::{Op, Recorder};
 use crate::signals::Signals;
+use kit_db::platform::DbWatch;
 use kit_db::Store;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The periodic tick where DB writes are not watched (see dbwatch): the DB
+/// The periodic tick where DB writes are not watched (see
+/// `kit_db::platform::db_watch`): the DB
 /// is looked at for task changes and requests (one `PRAGMA data_version`;
 /// the queries run only when another process wrote).
 pub const POLL_TICK: Duration = Duration::from_millis(500);
@@ -34,7 +35,8 @@ pub const ROTATE_BUSY: Duration = Duration::from_secs(1);
 /// Heartbeat interval (at most 10 s apart; kit-heal calls kit-keep stalled
 /// after a minute).
 pub const BEAT_EVERY: Duration = Duration::from_secs(8);
-/// Polling interval for adopted daemons where pidfds are unavailable, and
+/// Polling interval for adopted daemons where no exit watch (pidfd,
+/// kqueue) is available, and
 /// for a stopping daemon's process group once its leader is gone.
 pub const ADOPTED_POLL: Duration = Duration::from_millis(250);
 pub const GROUP_POLL: Duration = Duration::from_millis(20);
@@ -86,7 +88,7 @@ impl Keep {
     pub fn new(store: Store, clock: Clock, log: Log, signals: Signals, opts: Options) -> Keep {
         let now = Instant::now();
         let dbwatch = if opts.watch_db {
-            DbWatch::new(&opts.db_path)
+            kit_db::platform::db_watch(&opts.db_path)
         } else {
             None
         };
@@ -201,7 +203,7 @@ impl Keep {
         }
     }
 
-    /// poll(2) on the self-pipe, the DB watch, adopted daemons' pidfds and
+    /// poll(2) on the self-pipe, the DB watch, adopted daemons' exit watches and
     /// health-check pipes, until the nearest deadline. True if the DB was
     /// written.
     fn wait_for_something(&mut self) -> bool {
@@ -282,7 +284,7 @@ impl Keep {
     }
 
     /// Whether a daemon has a timer due (or is polled: stopping groups and
-    /// adopted processes without a pidfd).
+    /// adopted processes without an exit watch).
     pub fn daemon_due(&self, d: &Daemon, now: Instant) -> bool {
         match &d.phase {
             Phase::Stopping(_) => true,
@@ -351,7 +353,7 @@ impl Keep {
         }
     }
 
-    /// An adopted daemon's pidfd became readable.
+    /// An adopted daemon's exit watch became readable.
     fn adopted_gone(&mut self, name: &str) {
         let gone = self
             .daemons

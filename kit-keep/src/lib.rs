@@ -13,7 +13,6 @@
 pub mod adopt;
 pub mod clock;
 pub mod daemon;
-pub mod dbwatch;
 pub mod exit;
 pub mod health;
 pub mod keep;

@@ -217,6 +217,11 @@ impl Kit {
         if let Some(n) = &self.now {
             c.env("KIT_NOW", n);
         }
+        // scripts/test runs the reliability tests again with the portable
+        // mechanisms macOS relies on (kit_db::platform).
+        if let Some(p) = std::env::var_os("KIT_PLATFORM") {
+            c.env("KIT_PLATFORM", p);
+        }
         Cmd {
             inner: c,
             stdin: None,

@@ -37,12 +37,20 @@ fn send(pgid: i32, sig: libc::c_int) -> Result<bool, Errno> {
     }
     match Errno::last() {
         Errno::ESRCH => Ok(false),
+        // XNU's killpg skips zombies and answers EPERM when only zombies
+        // are left: nothing there can be signalled, so the group is gone.
+        Errno::EPERM
+            if crate::platform::KILLPG_EPERM_FOR_ZOMBIES
+                && crate::platform::group_has_live_member(pgid) == Some(false) =>
+        {
+            Ok(false)
+        }
         e => Err(e),
     }
 }
 
-/// Whether any process (zombies included: the kernel counts them until they
-/// are reaped) is still in group `pgid`.
+/// Whether any process (on Linux zombies included: the kernel counts them
+/// until they are reaped; XNU's killpg skips them) is still in group `pgid`.
 pub fn group_alive(pgid: i32) -> bool {
     if check_pgid(pgid).is_err() {
         return false;
@@ -53,8 +61,8 @@ pub fn group_alive(pgid: i32) -> bool {
 
 /// Like [`group_alive`], but members that have exited and wait to be
 /// reaped (zombies) do not count: true only while some member can still
-/// run. Linux scans /proc for this (milliseconds, so poll it sparingly);
-/// elsewhere it is [`group_alive`].
+/// run. Linux scans /proc for this (milliseconds, so poll it sparingly),
+/// macOS lists the group (`crate::platform`); elsewhere it is [`group_alive`].
 pub fn group_has_live_members(pgid: i32) -> bool {
     if check_pgid(pgid).is_err() {
         return false;
@@ -63,10 +71,7 @@ pub fn group_has_live_members(pgid: i32) -> bool {
         Ok(false) => false,
         // EPERM: a member of another user's, which /proc may hide from us.
         Err(_) => true,
-        #[cfg(target_os = "linux")]
-        Ok(true) => super::identity::group_has_live_members(pgid),
-        #[cfg(not(target_os = "linux"))]
-        Ok(true) => true,
+        Ok(true) => crate::platform::group_has_live_member(pgid).unwrap_or(true),
     }
 }
 

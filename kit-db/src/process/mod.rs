@@ -3,9 +3,9 @@
 //! across pid reuse, waiting with deadlines, stopping process groups, and
 //! capped output capture.
 //!
-//! Portable to Linux and macOS; Linux-only facilities (pidfd, close_range,
-//! PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, /proc) have fallbacks or are
-//! documented no-ops elsewhere. Nothing here panics or installs signal
+//! What differs between Linux and macOS (pidfd or kqueue, clone or fork,
+//! PR_SET_PDEATHSIG, the subreaper, /proc or libproc) is in
+//! `crate::platform`; this module holds none of it. Nothing here panics or installs signal
 //! handlers: SIGCHLD handling stays the caller's business.
 //!
 //! A typical one-shot run:
@@ -31,7 +31,6 @@
 //! ```
 
 mod capture;
-mod clone;
 mod group;
 mod identity;
 mod spawn;
@@ -53,20 +52,4 @@ pub use nix::sys::signal::Signal;
 pub use spawn::{spawn, spawn_recorded, Child, GateEnv, Limits, Output, SpawnError, SpawnSpec};
 pub use wait::{exit_status_code, try_wait, wait_child, WaitOutcome};
 
-/// Makes this process a child subreaper (Linux): orphaned descendants are
-/// re-parented to us instead of init, so a supervisor can see, reap and
-/// stop daemons that double-fork. Returns `Ok(false)` where unsupported
-/// (macOS and other systems), where orphans go to launchd/init as usual.
-pub fn set_child_subreaper() -> Result<bool, Errno> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain prctl with integer arguments.
-        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
-        if rc < 0 {
-            return Err(Errno::last());
-        }
-        Ok(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    Ok(false)
-}
+pub use crate::platform::set_child_subreaper;

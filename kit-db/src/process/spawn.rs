@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::clone::start_child;
 use super::identity::{process_start, ProcStart};
+use crate::platform::{self, start_child, LimitResource};
 
 /// Resource limits applied (soft and hard) in the child before exec.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -185,11 +185,6 @@ struct Prepared {
     limits: Vec<(LimitResource, libc::rlim_t, u32)>,
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-type LimitResource = libc::__rlimit_resource_t;
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-type LimitResource = libc::c_int;
-
 /// Starts `spec` and returns once exec has succeeded or failed.
 pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     start(spec, None)
@@ -277,6 +272,7 @@ fn start(
         envp_used: prep.envp.len(),
         new_session: spec.new_session,
         die_with_parent: spec.die_with_parent,
+        portable: platform::portable_forced(),
         nice: spec.nice,
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
@@ -480,6 +476,9 @@ struct ChildCtx<'a> {
     gate_buf: *mut u8,
     new_session: bool,
     die_with_parent: bool,
+    /// `platform::portable_forced()`, read by the parent: the child must
+    /// not initialise anything in memory it may share with the parent.
+    portable: bool,
     nice: Option<i32>,
     parent: libc::pid_t,
 }
@@ -521,20 +520,9 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
         fail(ctx.report, STAGE_SETSID, 0);
     }
 
-    #[cfg(target_os = "linux")]
-    if ctx.die_with_parent {
-        let sig = libc::SIGKILL as libc::c_ulong;
-        if libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0 {
-            fail(ctx.report, STAGE_PDEATHSIG, 0);
-        }
-        // The parent may have died before prctl: then nobody would ever
-        // deliver the signal, so act as if it had been delivered.
-        if libc::getppid() != ctx.parent {
-            libc::_exit(127);
-        }
+    if ctx.die_with_parent && !platform::child_die_with_parent(ctx.parent, ctx.portable) {
+        fail(ctx.report, STAGE_PDEATHSIG, 0);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ctx.die_with_parent, ctx.parent);
 
     if libc::dup2(ctx.stdin, 0) < 0 || libc::dup2(ctx.out, 1) < 0 || libc::dup2(ctx.out, 2) < 0 {
         fail(ctx.report, STAGE_STDIO, 0);
@@ -542,14 +530,8 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
 
     // Hand over only 0..=2: mark anything else the parent left inheritable
     // (a lock file, a socket from some library) close-on-exec. Best effort:
-    // close_range needs Linux 5.11; the library's own fds are CLOEXEC anyway.
-    #[cfg(target_os = "linux")]
-    libc::syscall(
-        libc::SYS_close_range,
-        3 as libc::c_uint,
-        libc::c_uint::MAX,
-        libc::CLOSE_RANGE_CLOEXEC,
-    );
+    // the library's own fds are CLOEXEC anyway.
+    platform::child_cloexec_from_3(ctx.portable);
 
     if let Some(cwd) = &ctx.prep.cwd {
         if libc::chdir(cwd.as_ptr()) < 0 {
@@ -838,34 +820,14 @@ fn dup_high(fd: RawFd) -> Result<OwnedFd, Errno> {
 
 /// A pipe with both ends close-on-exec and numbered 3 or above.
 pub(crate) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
-    let mut fds = [0 as libc::c_int; 2];
-    // Linux has pipe2, which sets CLOEXEC atomically. macOS lacks it, so a
-    // concurrent fork+exec in another thread could briefly inherit the
-    // ends (the same window std::process has there).
-    #[cfg(target_os = "linux")]
-    // SAFETY: fds has room for two descriptors.
-    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    #[cfg(not(target_os = "linux"))]
-    // SAFETY: fds has room for two descriptors.
-    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: both fds are new and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let fix = |fd: OwnedFd| -> Result<OwnedFd, Errno> {
-        if cfg!(not(target_os = "linux")) {
-            // SAFETY: fd is valid.
-            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-                return Err(Errno::last());
-            }
-        }
+    let (r, w) = platform::pipe_cloexec()?;
+    let high = |fd: OwnedFd| -> Result<OwnedFd, Errno> {
         if fd.as_raw_fd() < 3 {
             return dup_high(fd.as_raw_fd());
         }
         Ok(fd)
     };
-    Ok((fix(r)?, fix(w)?))
+    Ok((high(r)?, high(w)?))
 }
 
 fn block_all_signals() -> libc::sigset_t {

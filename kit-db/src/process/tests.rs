@@ -451,6 +451,9 @@ fn is_same_process_after_exit() {
 #[cfg(target_os = "linux")]
 #[test]
 fn die_with_parent_follows_the_spawning_thread() {
+    if linux_mechanism_replaced() {
+        return;
+    }
     let (pid, start) = std::thread::spawn(|| {
         let mut s = spec(&["sleep", "1000"]);
         s.die_with_parent = true;
@@ -486,6 +489,9 @@ fn spawn_is_fast() {
 #[cfg(target_os = "linux")]
 #[test]
 fn unreaped_zombies_do_not_count_as_a_live_group() {
+    if linux_mechanism_replaced() {
+        return;
+    }
     // A group whose only member has exited but is not reaped: killpg still
     // finds it, the zombie-aware check does not.
     let mut s = sh("exit 0");
@@ -529,6 +535,9 @@ fn ppid_of(pid: i32) -> Option<i32> {
 #[cfg(target_os = "linux")]
 #[test]
 fn subreaper_adopts_and_terminate_group_reaps_orphans() {
+    if linux_mechanism_replaced() {
+        return;
+    }
     // Process-wide, so switched off again at the end: other tests in this
     // binary should not inherit orphans for longer than needed.
     assert_eq!(set_child_subreaper(), Ok(true));
@@ -654,4 +663,16 @@ fn run_recorded(mut s: SpawnSpec, hook: impl Fn(i32) -> Result<GateEnv, String>)
     let code = exit_status_code(wait_child(child.pid, in_10s()).unwrap());
     let out = String::from_utf8_lossy(&out.bytes);
     (format!("{pid_seen}\n{out}"), code)
+}
+
+/// Under `KIT_PLATFORM=portable` the Linux-only mechanism a test pins
+/// (PDEATHSIG, the subreaper, the /proc group scan) is deliberately not in
+/// use; the test runs in the native pass of scripts/test.
+#[cfg(target_os = "linux")]
+fn linux_mechanism_replaced() -> bool {
+    let forced = crate::platform::portable_forced();
+    if forced {
+        eprintln!("not run: KIT_PLATFORM=portable replaces the Linux mechanism this test pins");
+    }
+    forced
 }

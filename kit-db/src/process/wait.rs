@@ -1,8 +1,9 @@
 //! Waiting for a child with an optional deadline, without busy spinning.
 //!
-//! Linux uses a pidfd (kernel 5.3+), which becomes readable when the child
-//! exits, so the wait is a single `poll`. Elsewhere, or where pidfds are
-//! refused (old kernels, seccomp filters), `waitpid(WNOHANG)` is polled with
+//! A pidfd (Linux 5.3+) or a kqueue `NOTE_EXIT` watch (macOS) becomes
+//! readable when the child exits, so the wait is a single `poll`
+//! (`crate::platform::exit_watch`). Where neither is available (old kernels,
+//! seccomp filters, `KIT_PLATFORM=portable`), `waitpid(WNOHANG)` is polled with
 //! an exponential backoff from 50 µs to 10 ms: quick children are seen
 //! within microseconds and long ones cost at most 100 wake-ups a second.
 
@@ -92,8 +93,7 @@ pub fn wait_child(pid: i32, deadline: Option<Instant>) -> Result<WaitOutcome, Er
     let Some(deadline) = deadline else {
         return wait_blocking(pid);
     };
-    #[cfg(target_os = "linux")]
-    if let Some(outcome) = wait_pidfd(pid, deadline)? {
+    if let Some(outcome) = wait_exit_watch(pid, deadline)? {
         return Ok(outcome);
     }
     wait_polling(pid, deadline)
@@ -108,28 +108,18 @@ fn wait_blocking(pid: i32) -> Result<WaitOutcome, Errno> {
     }
 }
 
-/// `Ok(None)`: pidfds are unavailable here, use the polling fallback.
-#[cfg(target_os = "linux")]
-fn wait_pidfd(pid: i32, deadline: Instant) -> Result<Option<WaitOutcome>, Errno> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+/// `Ok(None)`: no exit watch here (or it was refused), use the polling
+/// fallback.
+fn wait_exit_watch(pid: i32, deadline: Instant) -> Result<Option<WaitOutcome>, Errno> {
+    use std::os::fd::AsRawFd;
 
-    // SAFETY: plain syscall; pidfds are always created close-on-exec.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return match Errno::last() {
-            // The pid is gone already: waitpid says what happened to it.
-            Errno::ESRCH => match try_wait(pid)? {
-                Some(outcome) => Ok(Some(outcome)),
-                None => Ok(None),
-            },
-            _ => Ok(None),
-        };
-    }
-    // SAFETY: fd was just returned by the kernel and is owned by nobody else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let Some(watch) = crate::platform::exit_watch(pid) else {
+        // Refused, or the pid is gone already: waitpid says what happened.
+        return try_wait(pid);
+    };
     loop {
         let mut pfd = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
+            fd: watch.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };

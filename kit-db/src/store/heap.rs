@@ -125,7 +125,7 @@ unsafe extern "C" fn x_size(p: *mut c_void) -> c_int {
     } else if owns(p) {
         five().xSize.map_or(0, |f| f(p))
     } else {
-        libc::malloc_usable_size(p).min(c_int::MAX as usize) as c_int
+        crate::platform::malloc_block_size(p).min(c_int::MAX as usize) as c_int
     }
 }
 

@@ -182,6 +182,9 @@ impl Store {
         self.conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
         )?;
+        if !crate::platform::STORE_PRAGMAS.is_empty() {
+            self.conn.execute_batch(crate::platform::STORE_PRAGMAS)?;
+        }
         // Most kit processes live for milliseconds. By default the last
         // connection to close checkpoints the WAL and deletes it, which costs
         // several fsyncs per kit-run. Instead a closing tool truncates the

@@ -1,10 +1,10 @@
-//! Linux: wake on DB writes instead of polling for them. An inotify watch on
+//! Wake on DB writes instead of polling for them. An inotify watch on
 //! the DB's directory reports writes to the DB and its WAL, so a request or
 //! a task change made by another tool is seen within milliseconds and an
 //! idle kit-keep need not look at the DB twice a second. The event only
 //! says "look": `PRAGMA data_version` then tells whether another process
-//! committed (our own writes do not change it). Elsewhere, or when inotify
-//! is unavailable, kit-keep polls `data_version` every half second.
+//! committed (our own writes do not change it). When inotify is unavailable,
+//! kit-keep polls `data_version` every half second.
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -17,7 +17,6 @@ pub struct DbWatch {
 }
 
 impl DbWatch {
-    #[cfg(target_os = "linux")]
     pub fn new(db: &Path) -> Option<DbWatch> {
         use std::ffi::CString;
         use std::os::fd::FromRawFd;
@@ -43,11 +42,6 @@ impl DbWatch {
             fd,
             names: [file, wal],
         })
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn new(_db: &Path) -> Option<DbWatch> {
-        None
     }
 
     pub fn fd(&self) -> RawFd {
