@@ -21,6 +21,21 @@ pub const KILLPG_EPERM_FOR_ZOMBIES: bool = false;
 
 pub const STORE_PRAGMAS: &str = "";
 
+pub const RLIMIT_AS_ENFORCED: bool = true;
+
+/// One past the highest signal number (real-time signals included).
+pub const SIGNAL_END: c_int = 65;
+
+/// Signal numbers the C library keeps for itself: its signal() refuses them
+/// with EINVAL, which would set the errno the child shares with the parent.
+pub fn reserved_by_libc(sig: c_int) -> bool {
+    if cfg!(target_env = "musl") {
+        (32..=34).contains(&sig)
+    } else {
+        (32..=33).contains(&sig)
+    }
+}
+
 #[cfg(target_env = "gnu")]
 pub type LimitResource = libc::__rlimit_resource_t;
 #[cfg(not(target_env = "gnu"))]

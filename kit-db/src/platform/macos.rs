@@ -16,9 +16,13 @@ mod dbwatch;
 
 pub use dbwatch::DbWatch;
 pub use portable::{
-    child_cloexec_from_3, child_die_with_parent, pipe_cloexec, start_child, ChildStack,
-    LimitResource,
+    child_cloexec_from_3, child_die_with_parent, pipe_cloexec, reserved_by_libc, start_child,
+    ChildStack, LimitResource, SIGNAL_END,
 };
+
+/// RLIMIT_AS is RLIMIT_RSS on Darwin, and the kernel does not enforce it:
+/// a task's `limits.as` is reported as ignored (`Limits::ignored_here`).
+pub const RLIMIT_AS_ENFORCED: bool = false;
 
 pub const NAME: &str = "macos";
 

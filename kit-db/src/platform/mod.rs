@@ -47,7 +47,10 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 pub(crate) use native::{malloc_block_size, ChildStack};
-pub use native::{DbWatch, LimitResource, DEFAULT_PATH, KILLPG_EPERM_FOR_ZOMBIES, STORE_PRAGMAS};
+pub use native::{
+    reserved_by_libc, DbWatch, LimitResource, DEFAULT_PATH, KILLPG_EPERM_FOR_ZOMBIES,
+    RLIMIT_AS_ENFORCED, SIGNAL_END, STORE_PRAGMAS,
+};
 
 /// What is known about a pid right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,8 +139,8 @@ pub fn process_environments() -> Vec<(i32, Vec<u8>)> {
     native::process_environments()
 }
 
-/// A pipe with both ends close-on-exec.
-pub(crate) fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), nix::errno::Errno> {
+/// A pipe with both ends close-on-exec (atomically where the OS can).
+pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), nix::errno::Errno> {
     native::pipe_cloexec()
 }
 

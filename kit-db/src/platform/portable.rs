@@ -25,6 +25,15 @@ pub const STORE_PRAGMAS: &str = "";
 
 pub type LimitResource = c_int;
 
+pub const RLIMIT_AS_ENFORCED: bool = true;
+
+/// One past the highest classic signal number.
+pub const SIGNAL_END: c_int = 32;
+
+pub fn reserved_by_libc(_sig: c_int) -> bool {
+    false
+}
+
 /// Nothing to release: fork gives the child its own copy of our stack.
 pub struct ChildStack;
 

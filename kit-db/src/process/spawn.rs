@@ -45,7 +45,7 @@ impl Limits {
     /// tool can warn instead of silently pretending.
     pub fn ignored_here(&self) -> Vec<&'static str> {
         let mut ignored = Vec::new();
-        if cfg!(target_os = "macos") && self.as_bytes.is_some() {
+        if !platform::RLIMIT_AS_ENFORCED && self.as_bytes.is_some() {
             ignored.push("as_bytes (RLIMIT_AS is not enforced on macOS)");
         }
         ignored
@@ -420,10 +420,10 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared, SpawnError> {
         (libc::RLIMIT_CPU, l.cpu_secs),
         (
             libc::RLIMIT_AS,
-            if cfg!(target_os = "macos") {
-                None
-            } else {
+            if platform::RLIMIT_AS_ENFORCED {
                 l.as_bytes
+            } else {
+                None
             },
         ),
         (libc::RLIMIT_FSIZE, l.fsize_bytes),
@@ -498,9 +498,8 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
     // first (exec keeps SIG_IGN, e.g. the SIGPIPE that Rust programs
     // ignore), then unblock: pending signals are then delivered with their
     // default action, never a handler copied from the parent.
-    let max_signal = if cfg!(target_os = "linux") { 65 } else { 32 };
-    for sig in 1..max_signal {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP && !reserved_by_libc(sig) {
+    for sig in 1..platform::SIGNAL_END {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP && !platform::reserved_by_libc(sig) {
             libc::signal(sig, libc::SIG_DFL);
         }
     }
@@ -579,18 +578,6 @@ unsafe fn child_main(ctx: &ChildCtx<'_>) -> ! {
     match eacces {
         Some(index) => fail_with(ctx.report, STAGE_EXEC, libc::EACCES, index),
         None => fail_with(ctx.report, STAGE_EXEC, libc::ENOENT, 0),
-    }
-}
-
-/// Signal numbers the C library keeps for itself: its signal() refuses them
-/// with EINVAL, which would set the errno the child shares with the parent.
-fn reserved_by_libc(sig: i32) -> bool {
-    if cfg!(all(target_os = "linux", target_env = "musl")) {
-        (32..=34).contains(&sig)
-    } else if cfg!(target_os = "linux") {
-        (32..=33).contains(&sig)
-    } else {
-        false
     }
 }
 

@@ -196,6 +196,15 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
         if l.nofile == Some(0) {
             return Err(err("limits.nofile", "must be at least 1"));
         }
+        // Refused rather than ignored: a cap the kernel does not enforce
+        // would be a silent promise (macOS treats RLIMIT_AS as RLIMIT_RSS
+        // and enforces neither).
+        if l.address_space.is_some() && !crate::platform::RLIMIT_AS_ENFORCED {
+            return Err(err(
+                "limits.as",
+                "is not enforced on this system (macOS does not enforce RLIMIT_AS); remove it",
+            ));
+        }
     }
     Ok(schedule)
 }
