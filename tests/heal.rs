@@ -696,6 +696,13 @@ fn slots_missed_while_kit_tick_was_not_run_give_one_event_per_task_per_gap() {
     let m = rec.of("missed", "every5");
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].1["detail"]["slots"], missed);
+    // The message says "missed" once, then the reason.
+    let message = m[0].1["message"].as_str().unwrap();
+    assert!(
+        message.contains("were missed: kit-tick did not run"),
+        "{message}"
+    );
+    assert!(!message.contains("missed: missed"), "{message}");
     assert!(
         m[0].2.contains("KIT_EVENT=missed\nKIT_TASK=every5"),
         "{}",

@@ -500,3 +500,57 @@ fn jitter_delays_a_scheduled_start_by_a_stable_offset_within_the_bound() {
     let manual: String = kit.scalar("SELECT started_at FROM supervisor_executions");
     assert_eq!(manual, "2025-06-02T10:00:00.000Z");
 }
+
+#[test]
+fn a_wait_for_the_db_write_lock_is_not_counted_as_the_commands_run_time() {
+    // Another process holds the write lock for a while: kit-run waits for
+    // it before the command may start (the row comes first), and that wait
+    // must not show as the command's duration nor move its start earlier.
+    let kit = Kit::new();
+    one(&kit, "command = \"echo quick\"");
+    let holder = kit.conn();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run = kit.run().arg("t").spawn();
+    let hold = Duration::from_millis(1500);
+    let held_from = Instant::now();
+    std::thread::sleep(hold);
+    let released = chrono::Utc::now();
+    holder.execute_batch("COMMIT").unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(held_from.elapsed() >= hold);
+    let (duration, started): (i64, String) = kit
+        .conn()
+        .query_row(
+            "SELECT duration_ms, started_at FROM supervisor_executions WHERE task = 't'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(duration < 1000, "the lock wait was counted: {duration} ms");
+    let started = chrono::DateTime::parse_from_rfc3339(&started).unwrap();
+    let early = released.signed_duration_since(started).num_milliseconds();
+    assert!(
+        early < 300,
+        "started_at is {early} ms before the lock was released"
+    );
+}
+
+#[test]
+fn a_shell_command_that_is_not_found_says_what_the_shell_could_not_find() {
+    let kit = Kit::new();
+    one(&kit, "command = \"no-such-program-kit-test --flag\"");
+    kit.run().arg("t").run().code(127);
+    let (status, code, reason) = row(&kit, LAST);
+    assert_eq!((status.as_str(), code), ("failed", Some(127)));
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("exited with status 127 (not found: ")
+            && reason.contains("no-such-program-kit-test"),
+        "{reason}"
+    );
+}

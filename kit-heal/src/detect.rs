@@ -182,10 +182,15 @@ fn tick_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<(
         let last = &slots[slots.len() - 1];
         let from = first.3.clone().unwrap_or_default();
         let until = last.3.clone().unwrap_or_default();
+        // kit-tick's reason starts "missed: …", which the message says already.
         let reason = first
             .4
             .clone()
             .unwrap_or_else(|| "no reason recorded".into());
+        let reason = reason
+            .strip_prefix("missed: ")
+            .unwrap_or(&reason)
+            .to_string();
         let message = if slots.len() == 1 {
             format!("{task}: the slot at {from} was missed: {reason}")
         } else {

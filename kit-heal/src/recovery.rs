@@ -120,8 +120,12 @@ fn failing(
         None => None,
     };
     let message = format!(
-        "{name} failed {} times in a row (last: {})",
-        k.count,
+        "{name} failed {} in a row (last: {})",
+        if k.count == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times", k.count)
+        },
         last.as_ref().map_or("unknown".into(), |l| l.describe())
     );
     let ev = NewEvent {

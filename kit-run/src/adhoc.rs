@@ -38,6 +38,7 @@ pub fn run(
         task: label,
         trigger,
         who: Recorder::this_process(),
+        live_clock: !clock::is_injected(opts.now_flag.as_deref()),
     };
     let mut spec = SpawnSpec::new(command.iter().cloned());
     spec.env = std::env::vars_os().collect();
@@ -52,7 +53,8 @@ pub fn run(
         stream: opts.stream,
     };
     let (slot, ended) = starter.run(&Plan::first(trigger), spec, &limits, now)?;
-    let finished_at = now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
+    let finished_at =
+        slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
     record::result(&store.conn, label, slot.id, &ended.finish, finished_at)?;
     record::report(store, label, slot.id, &ended, opts.json)?;
     Ok(ended.code)

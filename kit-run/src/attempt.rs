@@ -44,11 +44,18 @@ pub fn run(
     spec.output = process::Output::Pipe;
     spec.new_session = true;
     spec.die_with_parent = true;
-    let started = Instant::now();
+    let mut started = Instant::now();
     // The child waits before exec until `on_fork` has recorded it: a
     // kit-run killed at any moment leaves either nothing running or a
     // recorded process group that the tool reconciling the row stops.
-    let child = match process::spawn_recorded(&spec, on_fork) {
+    // The command's time (duration, timeout) starts when the gate opens,
+    // after the record: a wait for a busy DB is not the command's.
+    let mut recorded = |pid: i32, start: process::ProcStart| {
+        let env = on_fork(pid, start);
+        started = Instant::now();
+        env
+    };
+    let child = match process::spawn_recorded(&spec, &mut recorded) {
         Ok(c) => c,
         Err(e) => {
             return Ended {
@@ -201,7 +208,10 @@ pub fn run(
             }
             WaitOutcome::Exited(c) => {
                 finish.status = "failed";
-                finish.reason = Some(format!("exited with status {c}"));
+                finish.reason = Some(format!(
+                    "exited with status {c}{}",
+                    shell_said(c, &captured.bytes)
+                ));
                 c
             }
             WaitOutcome::Signaled(s, core) => {
@@ -233,6 +243,31 @@ pub fn run(
         finish.reason = Some(format!("{r}{}", notes.join("; ")));
     }
     Ended { finish, code }
+}
+
+/// For 126 and 127, the shell's conventions for "cannot execute" and "not
+/// found", the last line the command printed, which is where a shell says
+/// what it could not find ("sh: 1: x: not found"); the argv form gets the
+/// same from kit's own spawn error.
+fn shell_said(code: i32, output: &[u8]) -> String {
+    if !matches!(code, 126 | 127) {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(output);
+    match text.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => {
+            let line: String = line.chars().take(200).collect();
+            format!(
+                " ({}: {line})",
+                if code == 127 {
+                    "not found"
+                } else {
+                    "cannot execute"
+                }
+            )
+        }
+        None => String::new(),
+    }
 }
 
 /// Records output within the cap and, with `--stream`, copies every byte

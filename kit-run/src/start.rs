@@ -17,6 +17,9 @@ pub struct Slot {
     pub trigger: String,
     pub attempt: i64,
     pub scheduled_for: Option<String>,
+    /// The recorded start: when the row was written, just before the gate
+    /// let the command run (a wait for the DB's write lock comes before it).
+    pub started_at: clock::Instant,
 }
 
 /// Which row an attempt starts: a slot kit-tick claimed, or a new one.
@@ -61,6 +64,10 @@ pub struct Starter<'a> {
     /// slot can be taken by another kit-run between reading and starting it).
     pub trigger: &'a str,
     pub who: Recorder,
+    /// The clock is real (not `--now`/`KIT_NOW`): the start is read once
+    /// the write lock is held, so a wait for a busy DB is not counted as
+    /// the command's run time.
+    pub live_clock: bool,
 }
 
 impl Starter<'_> {
@@ -107,6 +114,11 @@ impl Starter<'_> {
         now: clock::Instant,
     ) -> kit_db::Result<Slot> {
         self.store.write(|tx| {
+            let now = if self.live_clock {
+                chrono::Utc::now()
+            } else {
+                now
+            };
             if let Plan::Queued {
                 id,
                 trigger,
@@ -119,6 +131,7 @@ impl Starter<'_> {
                         trigger: trigger.clone(),
                         attempt: 1,
                         scheduled_for: scheduled_for.clone(),
+                        started_at: now,
                     });
                 }
             }
@@ -143,6 +156,7 @@ impl Starter<'_> {
                 trigger: run.trigger.to_string(),
                 attempt: run.attempt,
                 scheduled_for: run.scheduled_for.map(str::to_string),
+                started_at: now,
             })
         })
     }

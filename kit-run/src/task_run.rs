@@ -135,6 +135,7 @@ pub fn run_task(
         task: name,
         trigger: &opts.trigger,
         who: Recorder::this_process(),
+        live_clock: !injected,
     };
     let limits = attempt::Limits {
         timeout: task.timeout(),
@@ -162,7 +163,7 @@ pub fn run_task(
         let (slot, ended) = starter.run(&plan, spec, &limits, now)?;
         let first = *first_id.get_or_insert(slot.id);
         let finished_at =
-            now + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
+            slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
         record::result(conn, name, slot.id, &ended.finish, finished_at)?;
         record::report(store, name, slot.id, &ended, opts.json)?;
         let retryable = matches!(ended.finish.status, "failed" | "timeout");

@@ -51,14 +51,17 @@ pub(super) fn timed(
                      `kit-tick --exec` every minute)."
                 )),
             }
-            o.say(match row.task.catch_up() {
-                CatchUp::Once => "When kit-tick runs again, it runs the latest missed slot once (catch_up = once) \
-                                  and records the others as missed."
-                    .to_string(),
-                CatchUp::None => "When kit-tick runs again, it records the missed slots as missed and does not \
-                                  run them (catch_up = none)."
-                    .to_string(),
-            });
+            // Only a slot that has passed can be caught up.
+            if due.is_some() {
+                o.say(match row.task.catch_up() {
+                    CatchUp::Once => "When kit-tick runs again, it runs the latest missed slot once (catch_up = once) \
+                                      and records the others as missed."
+                        .to_string(),
+                    CatchUp::None => "When kit-tick runs again, it records the missed slots as missed and does not \
+                                      run them (catch_up = none)."
+                        .to_string(),
+                });
+            }
             case = Some("tick_not_running".into());
         }
     }
