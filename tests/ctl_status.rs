@@ -132,6 +132,7 @@ fn status_today_is_the_local_day_of_settings_timezone() {
     kit.run().arg("m").ok();
     kit.at("2025-01-10T12:00:00Z");
     kit.tick().ok();
+    kit.tool("kit-heal").ok();
     let s = kit.ctl().args(["status", "--json"]).ok().json();
     assert_eq!(s["timezone"], "Pacific/Auckland");
     assert_eq!(s["today"]["from"], "2025-01-10T11:00:00.000Z");
@@ -150,6 +151,8 @@ fn status_reports_missed_slots_today_as_a_notice() {
     kit.run().arg("h").ok();
     kit.at("2025-06-01T13:30:00Z");
     kit.tick().ok();
+    // As kit-tick would have started it (kit.tick() leaves it out).
+    kit.tool("kit-heal").ok();
     let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
     assert_eq!(s["today"]["missed"], 3);
     assert_eq!(s["problems"][0]["severity"], "notice");
@@ -289,4 +292,28 @@ fn status_is_coloured_on_a_terminal_unless_no_color_is_set() {
     let plain = on_terminal(&kit, "status", &[("NO_COLOR", "1")]).unwrap();
     assert!(plain.contains("Failing:    bad (failed 4"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
+}
+
+#[test]
+fn status_flags_a_kit_heal_that_has_not_run_on_a_kit_in_use() {
+    // kit-tick starts kit-heal after every tick, piped or --exec; a kit-heal
+    // silent for five minutes on a kit in use for as long is not running.
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
+    kit.run().arg("h").ok();
+    kit.tick().ok();
+    kit.tool("kit-heal").ok();
+    kit.at("2025-06-01T10:04:00Z");
+    kit.tick().ok();
+    kit.ctl().arg("status").run().code(0);
+    kit.at("2025-06-01T10:06:00Z");
+    kit.tick().ok();
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("kit-heal is not running: its last heartbeat is 6m old");
+    kit.tool("kit-heal").ok();
+    kit.ctl().arg("status").run().code(0);
 }

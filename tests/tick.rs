@@ -434,7 +434,7 @@ command = "while [ ! -e '{}' ]; do sleep 0.05; done; echo done"
         flag.display()
     ));
     kit.tick()
-        .args(["--exec", "--no-heal", "--now", "2025-06-02T10:00:01Z"])
+        .args(["--exec", "--now", "2025-06-02T10:00:01Z"])
         .ok();
     // kit-tick has returned while the task is still waiting for the flag.
     wait_for(
@@ -448,4 +448,23 @@ command = "while [ ! -e '{}' ]; do sleep 0.05; done; echo done"
         "the detached run to finish",
         || kit.statuses("slow") == vec!["success"],
     );
+}
+
+#[test]
+fn kit_heal_is_started_after_a_piped_tick_as_after_an_exec_tick() {
+    // Detection must not depend on how launchd, systemd or cron run
+    // kit-tick: `kit-tick | kit-run -` starts kit-heal too.
+    for exec in [false, true] {
+        let kit = Kit::new();
+        kit.tasks("[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
+        let mut tick = kit.tool("kit-tick").args(["--now", "2025-06-02T10:00:00Z"]);
+        if exec {
+            tick = tick.arg("--exec");
+        }
+        tick.ok();
+        wait_for(Duration::from_secs(20), "kit-heal's heartbeat", || {
+            kit.scalar::<i64>("SELECT count(*) FROM supervisor_heartbeats WHERE tool = 'kit-heal'")
+                == 1
+        });
+    }
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 use kit_db::cli::{generate, print_json, DbArg, Generate};
 use kit_db::clock;
 
-/// Claim every due slot exactly once; print the claimed task names (or start kit-run for them with --exec).
+/// Claim every due slot exactly once; print the claimed task names (or start kit-run for them with --exec), then start kit-heal.
 #[derive(Debug, Parser)]
 #[command(name = "kit-tick", version, about, long_about = None)]
 pub struct Cli {
@@ -24,7 +24,8 @@ pub struct Cli {
     /// Show what would be claimed and missed; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// With --exec, do not start kit-heal after the tick
+    /// Do not start kit-heal after the tick (it is started in every form,
+    /// piped or --exec, so detection never depends on how kit-tick is run)
     #[arg(long)]
     pub no_heal: bool,
     /// One JSON object per claimed slot: {name, slot, id, trigger}
@@ -58,9 +59,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
     }
     drop(out);
+    let now_text = clock::fmt(now);
+    let injected = clock::is_injected(cli.now.as_deref()).then_some(now_text.as_str());
+    // kit-heal after every real tick, whatever the form: with `kit-tick |
+    // kit-run -` and no kit-keep, nothing else would notice a gap or a
+    // dead kit-keep (a dry run changes nothing, so it starts nothing).
+    let heal = !cli.no_heal && !cli.dry_run;
     if cli.exec {
-        let now_text = clock::fmt(now);
-        let injected = clock::is_injected(cli.now.as_deref()).then_some(now_text.as_str());
         let mut failures = 0;
         for c in &report.claimed {
             // kit-run takes the oldest queued slot of the task, which is this one
@@ -72,14 +77,20 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 failures += 1;
             }
         }
-        if !cli.no_heal {
-            if let Err(e) = kit_db::launch::detached("kit-heal", &db_path, &[], injected) {
-                eprintln!("kit-tick: cannot start kit-heal: {e}");
-            }
+        if heal {
+            start_heal(&db_path, injected);
         }
         if failures > 0 {
             return Ok(1);
         }
+    } else if heal {
+        start_heal(&db_path, injected);
     }
     Ok(0)
+}
+
+fn start_heal(db: &std::path::Path, injected: Option<&str>) {
+    if let Err(e) = kit_db::launch::detached("kit-heal", db, &[], injected) {
+        eprintln!("kit-tick: cannot start kit-heal: {e}");
+    }
 }

@@ -230,8 +230,11 @@ impl Kit {
     pub fn ctl(&self) -> Cmd {
         self.tool("kit-ctl")
     }
+    /// kit-tick without the kit-heal it starts after each tick: a detached
+    /// kit-heal would race the test's own assertions. Tests of that
+    /// hand-off use `tool("kit-tick")` (tests/silent.rs).
     pub fn tick(&self) -> Cmd {
-        self.tool("kit-tick")
+        self.tool("kit-tick").arg("--no-heal")
     }
     pub fn run(&self) -> Cmd {
         self.tool("kit-run").arg("--no-heal")

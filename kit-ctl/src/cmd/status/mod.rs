@@ -19,6 +19,7 @@ use kit_db::clock::{self, Instant};
 use kit_db::settings::Settings;
 use kit_db::Store;
 use parts::{beat, daemons, failing, notifications, today};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -31,6 +32,9 @@ pub const KEEP_STALE: Duration = Duration::minutes(1);
 /// A notification still undelivered this long after it was recorded is a
 /// problem (kit-heal delivers within a minute when the notifier works).
 pub const NOTIFY_LATE: Duration = Duration::minutes(5);
+/// kit-tick starts kit-heal every minute (and kit-keep periodically): a
+/// kit-heal silent this long, on a kit in use that long, is not running.
+pub const HEAL_STALE: Duration = Duration::minutes(5);
 
 /// Terminal statuses that count as a failure of the task.
 pub const FAILURES: &[&str] = &["failed", "timeout", "lost", "error"];
@@ -197,7 +201,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
             Some(KEEP_STALE),
             daemons_declared > 0,
         )?,
-        beat(conn, "kit-heal", now, None, false)?,
+        heal_beat(conn, now, timed_enabled + daemons_declared > 0)?,
     ];
     for b in heartbeats.iter().filter(|b| b.needed && b.stale) {
         let why = match (&b.beat_at, b.age_seconds) {
@@ -255,6 +259,24 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         notifications,
         problems,
     })
+}
+
+/// kit-heal's beat is needed once kit has been in use for [`HEAL_STALE`]
+/// (its first execution is that old): before that, a kit-heal that has not
+/// run yet is not late.
+fn heal_beat(conn: &rusqlite::Connection, now: Instant, tasks: bool) -> anyhow::Result<Beat> {
+    let first: Option<String> = conn
+        .query_row(
+            "SELECT created_at FROM supervisor_executions ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let in_use = first
+        .as_deref()
+        .and_then(clock::parse_stored)
+        .is_some_and(|t| now - t >= HEAL_STALE);
+    beat(conn, "kit-heal", now, Some(HEAL_STALE), tasks && in_use)
 }
 
 fn attention(message: String) -> Problem {
