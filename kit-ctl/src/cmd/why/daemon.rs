@@ -75,6 +75,19 @@ pub(super) fn daemon(
                 ));
                 "daemon_backoff"
             }
+            "running" | "starting" if !d.process_alive() => {
+                o.say(format!(
+                    "{name} is a daemon that kit-keep recorded as {}{}, but that process is gone{}.",
+                    d.state,
+                    d.pid.map(|p| format!(" as pid {p}")).unwrap_or_default(),
+                    if keep_up {
+                        "; kit-keep restarts it as soon as it notices"
+                    } else {
+                        ""
+                    }
+                ));
+                "daemon_gone"
+            }
             "running" | "starting" => {
                 o.say(format!(
                     "{name} is a daemon that is {}{}{}, restarted {} time{} so far.",
@@ -120,6 +133,9 @@ pub(super) fn daemon(
         });
         if !matches!(case, "daemon_running" | "quarantined") {
             case = "keep_not_running";
+        }
+        if row.task.enabled && d.as_ref().is_some_and(|d| d.wanted == "up") {
+            o.say("When kit-keep runs again, it starts the daemon (adopting it instead if it still runs).");
         }
     }
     if let Some(e) = last_daemon_run(conn, name)? {

@@ -48,6 +48,9 @@ struct Out {
     /// Said last ("what happens next" of a disabled task).
     closing: Vec<String>,
     facts: serde_json::Map<String, Value>,
+    /// Rows recorded `running` whose kit-run is gone (the same identity
+    /// check `status` and reconciliation use): never "still running".
+    orphans: std::collections::HashSet<i64>,
 }
 
 impl Out {
@@ -89,6 +92,10 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
         sentences: vec![],
         closing: vec![],
         facts: serde_json::Map::new(),
+        orphans: kit_db::exec::find_orphans(conn, Some(name))?
+            .into_iter()
+            .map(|o| o.id)
+            .collect(),
     };
     o.fact("schedule", &row.task.schedule);
     o.fact("timezone", zone.name());

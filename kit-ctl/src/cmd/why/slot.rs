@@ -140,6 +140,14 @@ pub(super) fn result_phrase(o: &Out, e: &Execution) -> String {
         ),
         "error" => format!("could not start{reason}"),
         "lost" => format!("was lost{reason}"),
+        "running" if o.orphans.contains(&e.id) => format!(
+            "was running (since {}{}), but the kit-run recording it is gone (killed or crashed): \
+             the next kit-tick, kit-run of this task or kit-heal records it lost and stops what it left running",
+            o.at(e.started_at.as_deref().unwrap_or(&e.created_at)),
+            e.child_pid
+                .map(|p| format!(", pid {p}"))
+                .unwrap_or_default()
+        ),
         "running" => format!(
             "is still running (since {}{})",
             o.at(e.started_at.as_deref().unwrap_or(&e.created_at)),
