@@ -93,6 +93,7 @@ fn status_flags_a_stale_kit_tick_heartbeat_after_3_minutes() {
     kit.at("2025-06-01T10:00:00Z");
     kit.tasks(TWO);
     kit.tick().ok();
+    kit.run().arg("ok").ok();
     kit.at("2025-06-01T10:02:59Z");
     kit.ctl().arg("status").run().code(0);
     kit.at("2025-06-01T10:03:00Z");
@@ -301,8 +302,8 @@ fn status_flags_a_kit_heal_that_has_not_run_on_a_kit_in_use() {
     let mut kit = Kit::new();
     kit.at("2025-06-01T10:00:00Z");
     kit.tasks("[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
-    kit.run().arg("h").ok();
     kit.tick().ok();
+    kit.run().arg("h").ok();
     kit.tool("kit-heal").ok();
     kit.at("2025-06-01T10:04:00Z");
     kit.tick().ok();
@@ -315,5 +316,87 @@ fn status_flags_a_kit_heal_that_has_not_run_on_a_kit_in_use() {
         .code(1)
         .stdout_has("kit-heal is not running: its last heartbeat is 6m old");
     kit.tool("kit-heal").ok();
+    kit.ctl().arg("status").run().code(0);
+}
+
+/// status and kit-heal read "overdue" by the same rules (kit_db::overdue):
+/// a run past its timeout, a claimed slot kit-run never took, and a streak
+/// of overlap skips each make status exit 1, and the next good run clears it.
+#[test]
+fn status_flags_a_run_stuck_past_its_timeout() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"slow\"\nschedule = \"@hourly\"\ncommand = \"sleep 1000\"\ntimeout = \"1m\"\nkill_grace = \"5s\"\n");
+    kit.tick().ok();
+    // kit-run's own timeout is real time, so it cannot fire in this test's
+    // simulated minutes: the run stays `running`, as a hung kit-run would.
+    let mut child = kit.run().arg("slow").spawn();
+    wait_for(
+        std::time::Duration::from_secs(10),
+        "the run to start",
+        || kit.count("status = 'running' AND child_pid IS NOT NULL") == 1,
+    );
+    kit.tool("kit-heal").ok();
+    // 1m timeout + 5s grace + 1m slack: stuck from 10:02:05 on.
+    kit.at("2025-06-01T10:02:00Z");
+    kit.tick().ok();
+    kit.ctl().arg("status").run().code(0);
+    kit.at("2025-06-01T10:02:10Z");
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("task slow: execution #1 has been running for 2m, past its timeout");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn status_flags_claimed_slots_that_kit_run_never_took() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
+    kit.tick().args(["--now", "2025-06-01T11:00:00Z"]).ok();
+    kit.tool("kit-heal")
+        .args(["--now", "2025-06-01T11:00:00Z"])
+        .ok();
+    kit.at("2025-06-01T11:01:00Z");
+    kit.ctl().arg("status").run().code(0);
+    kit.at("2025-06-01T11:02:30Z");
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("1 claimed slot not started by kit-run within 2m (h;");
+}
+
+#[test]
+fn status_flags_a_streak_of_overlap_skips_until_a_run_goes_through() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    let flag = kit.path("release");
+    kit.tasks(&format!(
+        "[[task]]\nname = \"o\"\nschedule = \"* * * * *\"\noverlap = \"skip\"\ncommand = \"while [ ! -e '{}' ]; do sleep 0.05; done\"\n",
+        flag.display()
+    ));
+    kit.tick().ok();
+    let first = kit.run().arg("o").spawn();
+    wait_for(
+        std::time::Duration::from_secs(10),
+        "the run to start",
+        || kit.count("status = 'running' AND child_pid IS NOT NULL") == 1,
+    );
+    kit.tool("kit-heal").ok();
+    kit.run().arg("o").ok();
+    kit.ctl().arg("status").run().code(0);
+    kit.run().arg("o").ok();
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("task o: its last 2 slots were skipped");
+    std::fs::write(&flag, "").unwrap();
+    let _ = first.wait_with_output();
+    kit.run().arg("o").ok();
     kit.ctl().arg("status").run().code(0);
 }

@@ -15,6 +15,7 @@ pub mod events;
 pub mod exec;
 pub mod launch;
 pub mod outbox;
+pub mod overdue;
 pub mod paths;
 pub mod platform;
 pub mod process;

@@ -7,10 +7,8 @@ use crate::report::{self, Line};
 use kit_db::clock::{self, Instant};
 use kit_db::events::{NewEvent, Severity};
 use kit_db::exec::{self, Finish};
-use kit_db::task::model::defaults::STUCK_CEILING;
-use kit_db::task::repo;
 use kit_db::units::Dur;
-use kit_db::{state, Result};
+use kit_db::{overdue, state, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -21,7 +19,7 @@ pub const TICK_STALE: chrono::Duration = chrono::Duration::minutes(3);
 pub const KEEP_STALE: chrono::Duration = chrono::Duration::minutes(1);
 /// A claimed slot not started this long after the claim (plus the task's
 /// jitter, which kit-run waits out first) will not be started.
-pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
+pub use kit_db::overdue::QUEUED_LIMIT;
 /// Where kit-heal remembers how far it has reported kit-tick's missed rows.
 const MISSED_CURSOR: &str = "heal.missed_cursor";
 
@@ -224,30 +222,13 @@ fn tick_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<(
 /// becomes `missed` (it would otherwise run hours late, or never), with a
 /// `missed` event per task.
 fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
-         WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1 ORDER BY id",
-    )?;
-    let rows: Vec<(i64, String, String, Option<String>)> = stmt
-        .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
     let mut by_task: BTreeMap<String, Vec<(i64, Option<String>)>> = BTreeMap::new();
-    for (id, task, created, slot) in rows {
-        let jitter = repo::get(tx, &task)?
-            .and_then(|t| t.task.jitter)
-            .map_or(chrono::Duration::zero(), |j| j.chrono());
-        let Some(claimed) = clock::parse_stored(&created) else {
-            continue;
-        };
-        if now < claimed + QUEUED_LIMIT + jitter {
-            continue;
-        }
+    for q in overdue::late_queued(tx, now)? {
+        let (id, task, created, slot) = (q.id, q.task, q.created_at, q.scheduled_for);
         let reason = format!(
             "claimed at {created} but not started within {} (kit-run was not started, or died before starting); \
              marked missed by kit-heal",
-            clock::human_age(QUEUED_LIMIT + jitter)
+            clock::human_age(q.limit)
         );
         let f = Finish {
             status: "missed",
@@ -288,23 +269,8 @@ fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result
 /// a minute's slack), or longer than the ceiling without a timeout. Once
 /// per execution.
 fn stuck(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, task, started_at FROM supervisor_executions
-         WHERE status IN ('queued','running') AND status = 'running' AND trigger <> 'daemon'
-           AND started_at IS NOT NULL ORDER BY id",
-    )?;
-    let rows: Vec<(i64, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (id, task, started) in rows {
-        let Some(start) = clock::parse_stored(&started) else {
-            continue;
-        };
-        let limit = repo::get(tx, &task)?.map_or(STUCK_CEILING, |t| t.task.stuck_after());
-        let limit_c = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
-        if now - start < limit_c {
-            continue;
-        }
+    for st in overdue::stuck(tx, now)? {
+        let (id, task, started, limit) = (st.id, st.task, st.started_at, st.limit);
         let key = format!("stuck:{id}");
         let known: Option<i64> = tx
             .query_row(
@@ -322,7 +288,7 @@ fn stuck(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
             task: Some(&task),
             message: format!(
                 "{task}: execution #{id} has been running for {} (started {started}; stuck after {})",
-                clock::human_age(now - start),
+                clock::human_age(st.running_for),
                 Dur(limit)
             ),
             detail: Some(json!({ "execution_id": id, "started_at": started, "stuck_after": Dur(limit).to_string() })),

@@ -182,6 +182,37 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         )));
     }
 
+    for st in kit_db::overdue::stuck(conn, now)? {
+        problems.push(attention(format!(
+            "task {}: execution #{} has been running for {}, past its timeout (stuck after {})",
+            st.task,
+            st.id,
+            clock::human_age(st.running_for),
+            kit_db::units::Dur(st.limit)
+        )));
+    }
+    let late = kit_db::overdue::late_queued(conn, now)?;
+    if let Some(first) = late.first() {
+        let mut names: Vec<&str> = late.iter().map(|q| q.task.as_str()).collect();
+        names.dedup();
+        problems.push(attention(format!(
+            "{} claimed slot{} not started by kit-run within {} ({}; oldest claimed {})",
+            late.len(),
+            plural(late.len() as i64),
+            clock::human_age(kit_db::overdue::QUEUED_LIMIT),
+            names.join(", "),
+            local_time(&first.created_at, zone)
+        )));
+    }
+    for s in kit_db::overdue::skip_streaks(conn, kit_db::overdue::SKIP_STREAK)? {
+        problems.push(attention(format!(
+            "task {}: its last {} slots were skipped{}",
+            s.task,
+            s.count,
+            s.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        )));
+    }
+
     let failing = failing(conn)?;
     for f in &failing {
         let what = match (f.state.as_deref(), f.enabled) {

@@ -1,0 +1,147 @@
+//! Runs that are overdue, by the rules kit-heal acts on and `kit-ctl status`
+//! flags, in one place so the two can never disagree: a run still `running`
+//! past its task's `stuck_after`, and a claimed slot still `queued` past
+//! [`QUEUED_LIMIT`] (plus the task's jitter).
+
+use crate::task::model::defaults::STUCK_CEILING;
+use crate::task::repo;
+use crate::{clock, Result};
+use clock::Instant;
+use rusqlite::Connection;
+use std::time::Duration;
+
+/// How long a claimed slot may wait for its kit-run (plus the task's
+/// jitter) before kit-heal records it missed.
+pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
+
+/// A run still `running` past its task's `stuck_after`.
+#[derive(Debug, Clone)]
+pub struct Stuck {
+    pub id: i64,
+    pub task: String,
+    pub started_at: String,
+    pub running_for: chrono::Duration,
+    pub limit: Duration,
+}
+
+pub fn stuck(conn: &Connection, now: Instant) -> Result<Vec<Stuck>> {
+    // The IN term lets SQLite use the partial index of open rows.
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, task, started_at FROM supervisor_executions
+         WHERE status IN ('queued','running') AND status = 'running' AND trigger <> 'daemon'
+           AND started_at IS NOT NULL ORDER BY id",
+    )?;
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for (id, task, started_at) in rows {
+        let Some(start) = clock::parse_stored(&started_at) else {
+            continue;
+        };
+        let limit = repo::get(conn, &task)?.map_or(STUCK_CEILING, |t| t.task.stuck_after());
+        let limit_c = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+        if now - start >= limit_c {
+            out.push(Stuck {
+                id,
+                task,
+                started_at,
+                running_for: now - start,
+                limit,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A claimed slot that kit-run has not taken within the limit.
+#[derive(Debug, Clone)]
+pub struct LateQueued {
+    pub id: i64,
+    pub task: String,
+    pub created_at: String,
+    pub scheduled_for: Option<String>,
+    /// [`QUEUED_LIMIT`] plus the task's jitter.
+    pub limit: chrono::Duration,
+}
+
+pub fn late_queued(conn: &Connection, now: Instant) -> Result<Vec<LateQueued>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
+         WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1 ORDER BY id",
+    )?;
+    let rows: Vec<(i64, String, String, Option<String>)> = stmt
+        .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for (id, task, created_at, scheduled_for) in rows {
+        let jitter = repo::get(conn, &task)?
+            .and_then(|t| t.task.jitter)
+            .map_or(chrono::Duration::zero(), |j| j.chrono());
+        let Some(claimed) = clock::parse_stored(&created_at) else {
+            continue;
+        };
+        if now < claimed + QUEUED_LIMIT + jitter {
+            continue;
+        }
+        out.push(LateQueued {
+            id,
+            task,
+            created_at,
+            scheduled_for,
+            limit: QUEUED_LIMIT + jitter,
+        });
+    }
+    Ok(out)
+}
+
+/// Slots skipped in a row (`overlap = skip`) before status flags the task
+/// and kit-heal notifies: one skip is what the setting is for, a second in
+/// a row means runs are taking longer than the schedule allows.
+pub const SKIP_STREAK: usize = 2;
+
+/// A task whose latest slots were all skipped.
+#[derive(Debug, Clone)]
+pub struct SkipStreak {
+    pub task: String,
+    /// How many of its latest rows were skipped in a row.
+    pub count: usize,
+    /// The first row of the streak (the episode's key).
+    pub first_id: i64,
+    pub reason: Option<String>,
+}
+
+/// Each enabled timed task's current streak of skipped slots, if it is at
+/// least `min` long. One indexed look at each task's newest rows.
+pub fn skip_streaks(conn: &Connection, min: usize) -> Result<Vec<SkipStreak>> {
+    let tasks: Vec<String> = conn
+        .prepare_cached(
+            "SELECT name FROM supervisor_tasks WHERE enabled = 1 AND schedule <> '@daemon' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, status, reason FROM supervisor_executions
+         WHERE task = ?1 AND trigger <> 'daemon' ORDER BY id DESC LIMIT 50",
+    )?;
+    let mut out = Vec::new();
+    for task in tasks {
+        let rows: Vec<(i64, String, Option<String>)> = stmt
+            .query_map([&task], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let streak: Vec<&(i64, String, Option<String>)> =
+            rows.iter().take_while(|(_, s, _)| s == "skipped").collect();
+        if streak.len() >= min.max(1) {
+            let first = streak[streak.len() - 1];
+            out.push(SkipStreak {
+                task,
+                count: streak.len(),
+                first_id: first.0,
+                reason: streak[0].2.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
