@@ -1008,3 +1008,79 @@ fn kit_run_starts_kit_heal_after_a_failure_with_the_runs_clock() {
         ) == 0
     });
 }
+
+#[test]
+fn what_a_task_cannot_fix_by_running_again_is_notified_at_its_first_occurrence() {
+    // failure_threshold (3) is for a task's own non-zero exits; a command
+    // that could not start (bad cwd, a shell's 127) or a lost run is
+    // notified at once, so a daily task does not stay silent for two days.
+    let mut kit = Kit::new();
+    let rec = Recorder::new(&kit);
+    kit.at(T0).tasks(&format!(
+        "{}\n\
+         [[task]]\nname = \"nocwd\"\nschedule = \"@daily\"\ncommand = \"true\"\ncwd = \"/no/such/dir\"\n\
+         [[task]]\nname = \"typo\"\nschedule = \"@daily\"\ncommand = \"no-such-program-kit-test\"\n\
+         [[task]]\nname = \"plain\"\nschedule = \"@daily\"\ncommand = \"exit 1\"\n\
+         [[task]]\nname = \"quiet\"\nschedule = \"@daily\"\ncommand = \"true\"\ncwd = \"/no/such/dir\"\n\
+         [task.recovery]\nnotify_at_once = []\n",
+        rec.settings()
+    ));
+    for t in ["nocwd", "typo", "plain", "quiet"] {
+        fail_and_heal(&mut kit, t, 1);
+    }
+    for t in ["nocwd", "typo"] {
+        assert_eq!(events(&kit, "failing", t), 1, "{t}");
+        let d = rec.of("failing", t);
+        assert_eq!(d.len(), 1, "{t} was not notified");
+        assert!(d[0].1["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed once in a row"));
+    }
+    // An ordinary failure waits for the threshold, and so does a task
+    // that opted out.
+    assert_eq!(events(&kit, "failing", "plain"), 0);
+    assert_eq!(events(&kit, "failing", "quiet"), 0);
+}
+
+#[test]
+fn notify_at_once_names_the_bad_value() {
+    let kit = Kit::new();
+    let f = kit.file(
+        "bad.toml",
+        "[[task]]\nname = \"t\"\nschedule = \"@daily\"\ncommand = \"true\"\n[task.recovery]\nnotify_at_once = [\"lost\", \"sometimes\"]\n",
+    );
+    kit.ctl()
+        .arg("apply")
+        .arg(&f)
+        .run()
+        .code(2)
+        .stderr_has("bad.toml")
+        .stderr_has("sometimes");
+}
+
+#[test]
+fn a_single_lost_run_is_notified_at_once() {
+    let mut kit = Kit::new();
+    let rec = Recorder::new(&kit);
+    kit.at(T0).tasks(&format!(
+        "{}\n[[task]]\nname = \"scan\"\nschedule = \"@daily\"\ncommand = \"sleep 1000\"\n",
+        rec.settings()
+    ));
+    let mut run = kit.run().arg("scan").spawn();
+    wait_for(Duration::from_secs(20), "the run to start", || {
+        kit.statuses("scan") == vec!["running"]
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    kit.at(&min(1));
+    heal(&kit);
+    assert_eq!(kit.statuses("scan"), vec!["lost"]);
+    let d = rec.of("failing", "scan");
+    assert_eq!(d.len(), 1, "a lost run was not notified");
+    assert!(
+        d[0].1["message"].as_str().unwrap().contains("lost"),
+        "{}",
+        d[0].1
+    );
+}

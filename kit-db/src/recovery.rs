@@ -158,6 +158,14 @@ pub struct Policy {
     pub cooldown: Duration,
     pub actions: Vec<String>,
     pub escalate: Escalate,
+    /// Findings notified at their first occurrence.
+    pub notify_at_once: Vec<crate::task::model::AtOnce>,
+}
+
+impl Policy {
+    pub fn at_once(&self, what: crate::task::model::AtOnce) -> bool {
+        self.notify_at_once.contains(&what)
+    }
 }
 
 fn ser_dur<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -185,6 +193,10 @@ pub fn policy(task: &Task, settings: &Settings) -> Policy {
             .map_or(settings::DEFAULT_COOLDOWN, |c| c.0),
         actions: t.actions,
         escalate: t.escalate.or(d.escalate).unwrap_or_default(),
+        notify_at_once: t
+            .notify_at_once
+            .or(d.notify_at_once)
+            .unwrap_or_else(|| crate::task::model::AtOnce::ALL.to_vec()),
     }
 }
 

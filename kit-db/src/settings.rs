@@ -19,6 +19,8 @@ pub struct RecoveryDefaults {
     pub cooldown: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate: Option<Escalate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_at_once: Option<Vec<crate::task::model::AtOnce>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

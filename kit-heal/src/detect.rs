@@ -7,6 +7,9 @@ use crate::report::{self, Line};
 use kit_db::clock::{self, Instant};
 use kit_db::events::{NewEvent, Severity};
 use kit_db::exec::{self, Finish};
+use kit_db::settings::Settings;
+use kit_db::task::model::AtOnce;
+use kit_db::task::repo;
 use kit_db::units::Dur;
 use kit_db::{overdue, state, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -210,7 +213,7 @@ fn tick_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<(
                 "execution_ids": slots.iter().map(|s| s.0).collect::<Vec<_>>(),
             })),
             dedupe_key: Some(format!("missed:{task}:{}", first.0)),
-            notify: true,
+            notify: at_once(tx, &task, AtOnce::Missed)?,
         };
         report::record(tx, &ev, now, lines)?;
     }
@@ -258,7 +261,7 @@ fn queued_missed(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result
                 "reason": "not started within the limit after the claim",
             })),
             dedupe_key: Some(format!("missed:{task}:queued:{}", ids[0].0)),
-            notify: true,
+            notify: at_once(tx, &task, AtOnce::Missed)?,
         };
         report::record(tx, &ev, now, lines)?;
     }
@@ -293,9 +296,19 @@ fn stuck(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
             ),
             detail: Some(json!({ "execution_id": id, "started_at": started, "stuck_after": Dur(limit).to_string() })),
             dedupe_key: Some(key),
-            notify: true,
+            notify: at_once(tx, &task, AtOnce::Stuck)?,
         };
         report::record(tx, &ev, now, lines)?;
     }
     Ok(())
+}
+
+/// Whether `task`'s policy notifies `what` at once (recorded either way: an
+/// event that is not notified is still shown by status and why).
+fn at_once(tx: &Connection, task: &str, what: AtOnce) -> Result<bool> {
+    let settings = Settings::load(tx)?;
+    Ok(match repo::get(tx, task)? {
+        Some(row) => kit_db::recovery::policy(&row.task, &settings).at_once(what),
+        None => true,
+    })
 }

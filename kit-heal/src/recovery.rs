@@ -11,6 +11,7 @@ use kit_db::clock::{self, Instant};
 use kit_db::events::{NewEvent, Severity};
 use kit_db::recovery::{self, Phase, Policy, RecoveryState};
 use kit_db::settings::Settings;
+use kit_db::task::model::AtOnce;
 use kit_db::task::{repo, Escalate, TaskRow};
 use kit_db::units::Dur;
 use kit_db::Result;
@@ -56,8 +57,17 @@ pub fn evaluate(
         }
     }
     st.streak = k.count;
+    // What the task cannot fix by running again (it could not start, or
+    // its kit-run died) is notified at its first occurrence.
+    let at_once = match k.newest_failure.filter(|&f| f > acted) {
+        Some(id) => streak::last(tx, id)?.is_some_and(|l| {
+            (l.could_not_start() && policy.at_once(AtOnce::Error))
+                || (l.status == "lost" && policy.at_once(AtOnce::Lost))
+        }),
+        None => false,
+    };
     let round_due = match st.state {
-        Phase::Ok if k.count >= policy.failure_threshold as i64 => {
+        Phase::Ok if k.count >= policy.failure_threshold as i64 || (k.count > 0 && at_once) => {
             failing(tx, row, &policy, &k, now, lines)?;
             st.state = Phase::Failing;
             st.episode_started_at = Some(clock::fmt(now));

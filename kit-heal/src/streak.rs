@@ -46,6 +46,14 @@ pub struct Last {
 }
 
 impl Last {
+    /// The command never ran: kit could not start it (`error`: a bad cwd,
+    /// a spawn failure), or a shell said so (126 cannot execute, 127 not
+    /// found).
+    pub fn could_not_start(&self) -> bool {
+        self.status == "error"
+            || (self.status == "failed" && matches!(self.exit_code, Some(126 | 127)))
+    }
+
     pub fn describe(&self) -> String {
         let mut s = format!("execution #{} {}", self.id, self.status);
         if let Some(c) = self.exit_code {

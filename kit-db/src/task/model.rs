@@ -74,6 +74,35 @@ pub enum Escalate {
     Notify,
 }
 
+/// What kit finds itself, or what a task cannot fix by running again:
+/// notified at its first occurrence, not after `failure_threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtOnce {
+    /// Could not start: status `error` (bad cwd, spawn failure), or a
+    /// shell's 126/127 (found but not executable, not found).
+    Error,
+    /// kit-run died (kill -9, crash) and the run was reconciled `lost`.
+    Lost,
+    /// Still running past its timeout, grace and a minute's slack.
+    Stuck,
+    /// Slots kit-tick recorded missed, or claims kit-run never took.
+    Missed,
+    /// Overlap skips in a row (see `kit_db::overdue::SKIP_STREAK`).
+    Skipped,
+}
+
+impl AtOnce {
+    /// The default: all of them.
+    pub const ALL: [AtOnce; 5] = [
+        AtOnce::Error,
+        AtOnce::Lost,
+        AtOnce::Stuck,
+        AtOnce::Missed,
+        AtOnce::Skipped,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -100,6 +129,10 @@ pub struct Recovery {
     pub actions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate: Option<Escalate>,
+    /// Findings notified at their first occurrence (default: all of
+    /// [`AtOnce::ALL`]; `[]` leaves every one to `failure_threshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_at_once: Option<Vec<AtOnce>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
