@@ -374,3 +374,51 @@ quarantine = "2500ms"
     wait_for(LONG, "the trial", || rows(&kit, "loop").len() > n);
     assert!(quarantined_at.elapsed() >= Duration::from_millis(2300));
 }
+
+#[test]
+fn a_killed_kit_runs_grandchild_is_stopped_by_kit_keep_within_seconds() {
+    // PDEATHSIG takes kit-run's direct child with it, not the child's own
+    // children (and macOS has no PDEATHSIG): resident kit-keep stops what
+    // the dead run left in its process group, and kit-heal records it lost.
+    let kit = Kit::new();
+    let marker = format!("kit-orphan-{}", std::process::id());
+    kit.tasks(&format!(
+        "[[task]]\nname = \"t\"\nschedule = \"@daily\"\ncommand = \"sh -c 'sleep 1000; : {marker}' & wait\"\n"
+    ));
+    let keep = start(&kit);
+    let mut run = kit.run().arg("t").spawn();
+    let grandchild = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                // The inner shell: "sh -c 'sleep 1000; : MARKER'".
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    c.starts_with(b"sh\0-c\0sleep")
+                        && c.windows(marker.len()).any(|w| w == marker.as_bytes())
+                })
+            })
+            .collect::<Vec<i32>>()
+    };
+    wait_for(LONG, "the grandchild to start", || grandchild().len() == 1);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_for(
+        Duration::from_secs(20),
+        "kit-keep to stop the grandchild",
+        || grandchild().is_empty(),
+    );
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        killed_at.elapsed()
+    );
+    wait_for(Duration::from_secs(20), "the run recorded lost", || {
+        kit.statuses("t") == vec!["lost"]
+    });
+    assert!(keep
+        .stderr()
+        .contains("its kit-run is gone; stopped what it left running"));
+}

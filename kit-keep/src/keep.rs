@@ -40,6 +40,8 @@ pub const BEAT_EVERY: Duration = Duration::from_secs(8);
 /// for a stopping daemon's process group once its leader is gone.
 pub const ADOPTED_POLL: Duration = Duration::from_millis(250);
 pub const GROUP_POLL: Duration = Duration::from_millis(20);
+/// How often kit-keep looks for runs whose kit-run died (see `stop_orphans`).
+pub const ORPHAN_CHECK: Duration = Duration::from_secs(3);
 
 pub struct Options {
     pub db_path: PathBuf,
@@ -78,6 +80,9 @@ pub struct Keep {
     pub next_rotate: Instant,
     pub next_beat: Instant,
     pub next_heal: Option<Instant>,
+    pub next_orphan_check: Instant,
+    /// Orphaned runs already handed to kit-heal.
+    pub orphans_seen: HashSet<i64>,
     pub heal_every: Option<Duration>,
     /// The signal that started a shutdown.
     pub shutdown: Option<i32>,
@@ -120,6 +125,8 @@ impl Keep {
             next_rotate: now + ROTATE_BUSY,
             next_beat: now + BEAT_EVERY,
             next_heal: opts.heal_every.map(|d| now + d),
+            next_orphan_check: now,
+            orphans_seen: HashSet::new(),
             heal_every: opts.heal_every,
             shutdown: None,
             read_error_reported: None,
@@ -200,6 +207,43 @@ impl Keep {
         if now >= self.next_beat {
             self.next_beat = now + BEAT_EVERY;
             self.beat(false);
+        }
+        if now >= self.next_orphan_check {
+            self.next_orphan_check = now + ORPHAN_CHECK;
+            self.stop_orphans();
+        }
+    }
+
+    /// A kit-run killed with -9 leaves its row `running`; PDEATHSIG (Linux)
+    /// takes its command with it, but not the command's own children, and
+    /// macOS has no PDEATHSIG at all. Being resident, kit-keep stops what
+    /// such a run left in its process group within seconds (no DB write:
+    /// a supervisor must not wait for a lock) and starts kit-heal, which
+    /// records the run `lost` and notifies.
+    fn stop_orphans(&mut self) {
+        let Ok(orphans) = kit_db::exec::find_orphans(&self.store.conn, None) else {
+            return;
+        };
+        let mut new = false;
+        for o in &orphans {
+            if let Some((pid, start)) = o.child {
+                if kit_db::process::kill_leftovers(pid, start) {
+                    self.log.warn(
+                        "orphans",
+                        Some(&o.task),
+                        &format!(
+                            "execution #{}: its kit-run is gone; stopped what it left running (process group {pid})",
+                            o.id
+                        ),
+                    );
+                }
+            }
+            new |= self.orphans_seen.insert(o.id);
+        }
+        self.orphans_seen
+            .retain(|id| orphans.iter().any(|o| o.id == *id));
+        if new {
+            self.launch_heal();
         }
     }
 
