@@ -957,3 +957,45 @@ fn apply_waits_for_a_busy_db_instead_of_failing() {
     );
     assert_eq!(names(&kit), ["alpha", "beta"]);
 }
+
+#[test]
+fn apply_says_when_only_the_settings_changed() {
+    let kit = Kit::new();
+    let task = "[[task]]\nname = \"a\"\nschedule = \"@daily\"\ncommand = \"true\"\n";
+    let f = kit.file("t.toml", &format!("[settings]\ntimezone = \"UTC\"\n{task}"));
+    kit.ctl().arg("apply").arg(&f).ok();
+    kit.file(
+        "t.toml",
+        &format!("[settings]\ntimezone = \"Europe/Warsaw\"\n{task}"),
+    );
+    let out = kit.ctl().arg("apply").arg(&f).ok();
+    assert_eq!(
+        out.lines(),
+        vec![
+            "updated   [settings]".to_string(),
+            format!(
+                "applied {}: 1 tasks, 0 changed, 1 unchanged; [settings] changed",
+                f.display()
+            ),
+        ]
+    );
+    let j = kit.ctl().arg("apply").arg(&f).arg("--json").ok().json();
+    assert_eq!(j["settings_changed"], false);
+}
+
+#[test]
+fn list_shows_times_in_the_tasks_zone_as_history_and_why_do() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks("[[task]]\nname = \"scan\"\nschedule = \"15 4 * * *\"\ntimezone = \"Europe/Warsaw\"\ncommand = \"true\"\n");
+    kit.tick().ok();
+    kit.run().arg("scan").ok();
+    kit.ctl()
+        .arg("list")
+        .ok()
+        .stdout_has("2025-06-01 12:00 CEST")
+        .stdout_has("2025-06-02 04:15 CEST");
+    // --json keeps the stored UTC instants.
+    let j = kit.ctl().args(["list", "--json"]).ok().json();
+    assert_eq!(j[0]["next_due"], "2025-06-02T02:15:00.000Z");
+}

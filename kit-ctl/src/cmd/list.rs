@@ -39,6 +39,9 @@ pub fn next_label(row: &TaskRow) -> String {
 pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let rows = repo::list(&store.conn)?;
+    // People read times in the task's zone, as history and why show them;
+    // --json keeps the stored UTC instants.
+    let default_zone = kit_db::settings::Settings::load(&store.conn)?.zone();
     let mut items = Vec::new();
     let mut table_rows = Vec::new();
     for r in &rows {
@@ -51,10 +54,19 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
                 "last_run": last,
             }));
         } else {
+            let zone = r
+                .task
+                .timezone
+                .as_deref()
+                .and_then(|z| z.parse().ok())
+                .unwrap_or(default_zone);
             let (ls, lw, ld) = match &last {
                 Some(e) => (
                     status(&e.status),
-                    e.started_at.clone().unwrap_or_default(),
+                    e.started_at
+                        .as_deref()
+                        .map(|t| crate::output::local_time(t, zone))
+                        .unwrap_or_default(),
                     e.duration_ms
                         .map(|d| format!("{:.1}s", d as f64 / 1000.0))
                         .unwrap_or_default(),
@@ -72,7 +84,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
                 ls,
                 lw,
                 ld,
-                next,
+                crate::output::local_time(&next, zone),
             ]);
         }
     }

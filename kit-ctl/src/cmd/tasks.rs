@@ -34,6 +34,13 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
     let f = file::load(&a.file)?;
     let store = ctx.open()?;
     let now = ctx.now()?;
+    // A file that changes only [settings] must say so, not "0 changed".
+    let settings_changed = f
+        .settings
+        .as_ref()
+        .map(|s| Settings::load(&store.conn).map(|before| *s != before))
+        .transpose()?
+        .unwrap_or(false);
     let changes = if a.dry_run {
         preview(&store, &f, a.prune)?
     } else {
@@ -64,9 +71,12 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
         })?
     };
     if ctx.json {
-        print_json(
-            &serde_json::json!({ "file": a.file, "dry_run": a.dry_run, "changes": changes }),
-        );
+        print_json(&serde_json::json!({
+            "file": a.file,
+            "dry_run": a.dry_run,
+            "settings_changed": settings_changed,
+            "changes": changes,
+        }));
     } else {
         let mut unchanged = 0;
         for c in &changes {
@@ -77,12 +87,20 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
                 Change::Removed => println!("removed   {}", c.name),
             }
         }
+        if settings_changed {
+            println!("updated   [settings]");
+        }
         let verb = if a.dry_run { "would apply" } else { "applied" };
         println!(
-            "{verb} {}: {} tasks, {} changed, {unchanged} unchanged",
+            "{verb} {}: {} tasks, {} changed, {unchanged} unchanged{}",
             a.file.display(),
             f.tasks.len(),
-            changes.len() - unchanged
+            changes.len() - unchanged,
+            if settings_changed {
+                "; [settings] changed"
+            } else {
+                ""
+            }
         );
     }
     Ok(0)
