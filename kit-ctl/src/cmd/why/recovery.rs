@@ -51,7 +51,9 @@ pub(super) fn recovery_part(
                 policy.max_attempts,
                 local(l, o.zone),
                 if policy.actions.is_empty() {
-                    " (no recovery actions are declared, so a round only notifies)".to_string()
+                    " (no recovery actions are declared, so a round only records that it is still failing; \
+                     the failing event was the notification)"
+                        .to_string()
                 } else {
                     format!(" ({})", policy.actions.join(", "))
                 }
