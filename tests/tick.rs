@@ -468,3 +468,66 @@ fn kit_heal_is_started_after_a_piped_tick_as_after_an_exec_tick() {
         });
     }
 }
+
+#[test]
+fn a_tick_that_cannot_write_the_locked_db_is_recorded_named_and_explained() {
+    // Another process holds the DB's write lock: kit-tick gives up (after
+    // KIT_BUSY_TIMEOUT, twice), names the holder, leaves a line beside the
+    // DB, and the next good tick records it as a notified event that `why`
+    // uses to explain the late slot.
+    let kit = Kit::new();
+    kit.tasks("[[task]]\nname = \"h\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
+    kit.tick().args(["--now", "2025-06-02T09:30:00Z"]).ok();
+    let holder = kit.conn();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = kit
+        .tick()
+        .args(["--now", "2025-06-02T10:00:00Z"])
+        .env("KIT_BUSY_TIMEOUT", "100ms")
+        .run()
+        .code(1);
+    assert!(
+        out.stderr.contains("the database is locked"),
+        "{}",
+        out.stderr
+    );
+    if cfg!(target_os = "linux") {
+        let me = format!("by pid {}", std::process::id());
+        assert!(out.stderr.contains(&me), "{}", out.stderr);
+    }
+    holder.execute_batch("ROLLBACK").unwrap();
+    kit.tick().args(["--now", "2025-06-02T10:01:00Z"]).ok();
+    let (kind, detail): (String, String) = kit
+        .conn()
+        .query_row(
+            "SELECT kind, detail FROM supervisor_events WHERE dedupe_key LIKE 'tick_failed:%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "stalled");
+    assert!(detail.contains("\"cause\":\"tick_failed\""), "{detail}");
+    assert!(detail.contains("2025-06-02T10:00:00.000Z"), "{detail}");
+    // Folded once: the file beside the DB is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(kit.db.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("tick-failed"))
+        .collect();
+    assert!(leftovers.is_empty());
+    kit.run().args(["h", "--now", "2025-06-02T10:01:00Z"]).ok();
+    let why = kit
+        .ctl()
+        .args(["why", "h", "--now", "2025-06-02T10:02:00Z"])
+        .ok()
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        why.contains("ran late: kit-tick claimed it only at 2025-06-02 10:01 UTC")
+            && why.contains("because 1 tick failed before that")
+            && why.contains("the database is locked"),
+        "{why}"
+    );
+}

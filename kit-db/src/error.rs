@@ -59,6 +59,12 @@ impl Error {
         }
     }
 
+    /// True when another connection holds the lock SQLite needed.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
+
     /// True when SQLite said the disk (or the file-size limit) is full.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))

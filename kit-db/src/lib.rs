@@ -26,6 +26,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod task;
+pub mod tickfail;
 pub mod units;
 
 pub use error::{Error, Result};

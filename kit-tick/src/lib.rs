@@ -4,7 +4,6 @@
 pub mod plan;
 pub mod tick;
 
-use anyhow::Context;
 use clap::Parser;
 use kit_db::cli::{generate, print_json, DbArg, Generate};
 use kit_db::clock;
@@ -44,7 +43,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let now = clock::now(cli.now.as_deref())?;
     kit_db::cli::report_file_size_limit_as_error();
     let store = cli.db.open()?;
-    let report = tick::tick(&store, now, cli.dry_run).context("tick failed")?;
+    let failed = if cli.dry_run {
+        Vec::new()
+    } else {
+        kit_db::tickfail::take(store.path())
+    };
+    let report = match tick::tick(&store, now, cli.dry_run, &failed) {
+        Ok(r) => r,
+        Err(e) => return Err(failed_tick(&store, now, e, &failed, cli.dry_run)),
+    };
     let db_path = store.path().to_path_buf();
     store.release();
     let mut out = std::io::stdout().lock();
@@ -93,4 +100,55 @@ fn start_heal(db: &std::path::Path, injected: Option<&str>) {
     if let Err(e) = kit_db::launch::detached("kit-heal", db, &[], injected) {
         eprintln!("kit-tick: cannot start kit-heal: {e}");
     }
+}
+
+/// A tick that failed is not silent: beside the DB it leaves a line that
+/// the next good tick folds into the DB (a notified `stalled` event, and
+/// what `why` says about the late slots), and the error names the lock's
+/// holder when the DB was locked.
+fn failed_tick(
+    store: &kit_db::Store,
+    now: clock::Instant,
+    e: anyhow::Error,
+    earlier: &[kit_db::tickfail::TickFailure],
+    dry_run: bool,
+) -> anyhow::Error {
+    use kit_db::tickfail::{self, TickFailure};
+    let busy = e.chain().any(|c| {
+        c.downcast_ref::<kit_db::Error>()
+            .is_some_and(|k| k.is_busy())
+    });
+    let holders = if busy {
+        tickfail::lock_holders(store.path())
+    } else {
+        Vec::new()
+    };
+    let error = if busy {
+        format!(
+            "the database is locked{} and stayed locked for {} (KIT_BUSY_TIMEOUT)",
+            if holders.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", tickfail::describe_holders(&holders))
+            },
+            kit_db::units::Dur(kit_db::store::busy_timeout() * 2)
+        )
+    } else {
+        format!("{e:#}")
+    };
+    if dry_run {
+        return e.context(error);
+    }
+    let failure = TickFailure {
+        at: clock::fmt(now),
+        error: error.clone(),
+        lock_holders: holders,
+    };
+    let file = earlier.iter().chain(std::iter::once(&failure));
+    for f in file {
+        if let Err(w) = tickfail::record(store.path(), f) {
+            eprintln!("kit-tick: cannot record the failed tick beside the DB: {w}");
+        }
+    }
+    anyhow::anyhow!("tick failed: {error} (recorded; the next tick reports it)")
 }

@@ -34,7 +34,12 @@ pub struct TickReport {
 
 /// Runs one tick at `now`. With `dry_run` the transaction is rolled back:
 /// the report says what would have happened and nothing changes.
-pub fn tick(store: &Store, now: Instant, dry_run: bool) -> anyhow::Result<TickReport> {
+pub fn tick(
+    store: &Store,
+    now: Instant,
+    dry_run: bool,
+    failed: &[kit_db::tickfail::TickFailure],
+) -> anyhow::Result<TickReport> {
     let mut report = TickReport {
         now: clock::fmt(now),
         ..Default::default()
@@ -44,9 +49,11 @@ pub fn tick(store: &Store, now: Instant, dry_run: bool) -> anyhow::Result<TickRe
         // never looks "still running" to an overlap check.
         report.lost = exec::reconcile_lost(&store.conn, None, now)?;
     }
-    let conn = &store.conn;
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+    let tx = store
+        .begin_write()
         .context("starting the tick transaction")?;
+    // Earlier ticks that could not write the DB are recorded now.
+    kit_db::tickfail::fold(&tx, failed, now)?;
     let settings = Settings::load(&tx)?;
     let default_zone = settings.zone();
     let last_tick = state::get(&tx, WATERMARK)?.and_then(|t| clock::parse_stored(&t));

@@ -135,6 +135,44 @@ pub fn process_environments() -> Vec<(i32, Vec<u8>)> {
         .collect()
 }
 
+/// /proc/locks lines: `1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120`
+/// (id, class, mode, type, pid, major:minor:inode, start, end).
+pub fn lock_holders(path: &std::path::Path) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    let ino = meta.ino().to_string();
+    let mut pids: Vec<i32> = locks
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // A blocked waiter's line starts with "->": not a holder.
+            if f.len() < 6 || f[1].starts_with("->") || f[3] != "WRITE" {
+                return None;
+            }
+            let same_file = f[5].rsplit(':').next() == Some(ino.as_str());
+            same_file.then(|| f[4].parse().ok()).flatten()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+pub fn process_command(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    Some(words.join(" "))
+}
+
 /// pipe2 sets CLOEXEC atomically.
 pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [0 as c_int; 2];

@@ -16,8 +16,8 @@ mod dbwatch;
 
 pub use dbwatch::DbWatch;
 pub use portable::{
-    child_cloexec_from_3, child_die_with_parent, pipe_cloexec, reserved_by_libc, start_child,
-    ChildStack, LimitResource, SIGNAL_END,
+    child_cloexec_from_3, child_die_with_parent, lock_holders, pipe_cloexec, reserved_by_libc,
+    start_child, ChildStack, LimitResource, SIGNAL_END,
 };
 
 /// RLIMIT_AS is RLIMIT_RSS on Darwin, and the kernel does not enforce it:
@@ -243,7 +243,24 @@ fn argmax() -> usize {
 
 /// KERN_PROCARGS2's layout: argc (int), the exec path, NUL padding, argc
 /// argument strings, then the environment strings up to an empty one.
+/// The arguments from KERN_PROCARGS2 (see [`parse_procargs2`]).
+pub fn process_command(pid: i32) -> Option<String> {
+    let b = procargs2(pid, argmax())?;
+    let argc = i32::from_ne_bytes(b.get(0..4)?.try_into().ok()?).max(0) as usize;
+    let args = args_start(&b)?;
+    let words: Vec<String> = b[args..]
+        .split(|&c| c == 0)
+        .take(argc)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    Some(words.join(" "))
+}
+
 fn environment(pid: i32, max: usize) -> Option<Vec<u8>> {
+    parse_procargs2(&procargs2(pid, max)?)
+}
+
+fn procargs2(pid: i32, max: usize) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; max];
     let mut len = buf.len();
     let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
@@ -261,18 +278,21 @@ fn environment(pid: i32, max: usize) -> Option<Vec<u8>> {
     if rc != 0 {
         return None;
     }
-    parse_procargs2(&buf[..len.min(buf.len())])
+    buf.truncate(len.min(buf.len()));
+    Some(buf)
+}
+
+/// Where the arguments start: after argc, the exec path and its padding.
+fn args_start(b: &[u8]) -> Option<usize> {
+    let rest = b.get(4..)?;
+    let end = rest.iter().position(|&c| c == 0)?;
+    let text = rest[end..].iter().position(|&c| c != 0)?;
+    Some(4 + end + text)
 }
 
 fn parse_procargs2(b: &[u8]) -> Option<Vec<u8>> {
     let argc = i32::from_ne_bytes(b.get(0..4)?.try_into().ok()?).max(0) as usize;
-    let mut rest = &b[4..];
-    // The exec path, then the NULs that pad it.
-    let end = rest.iter().position(|&c| c == 0)?;
-    rest = &rest[end..];
-    let text = rest.iter().position(|&c| c != 0)?;
-    rest = &rest[text..];
-    let mut strings = rest.split(|&c| c == 0);
+    let mut strings = b[args_start(b)?..].split(|&c| c == 0);
     for _ in 0..argc {
         strings.next()?;
     }

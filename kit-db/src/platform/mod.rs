@@ -17,6 +17,7 @@
 //! | live members of a group | `/proc` scan | `proc_listpgrppids` | `killpg(pgid, 0)` |
 //! | unrecorded daemons (kit-keep sweep) | `/proc/PID/environ` | `KERN_PROCARGS2` | none |
 //! | size of a malloc block | `malloc_usable_size` | `malloc_size` | — |
+//! | who holds the DB's write lock | `/proc/locks` | not found (said so) | not found |
 //!
 //! `KIT_PLATFORM=portable` (read once per process) makes the Linux build
 //! use the portable mechanism wherever one exists: fork instead of clone,
@@ -137,6 +138,18 @@ pub fn set_child_subreaper() -> Result<bool, nix::errno::Errno> {
 /// Stays native when forced portable: macOS has its own (KERN_PROCARGS2).
 pub fn process_environments() -> Vec<(i32, Vec<u8>)> {
     native::process_environments()
+}
+
+/// Processes holding a write (exclusive) POSIX lock on `path`, where the
+/// system can tell (Linux: /proc/locks). SQLite's WAL write lock is such a
+/// lock on the `-shm` file, so this names who keeps the DB locked.
+pub fn lock_holders(path: &Path) -> Vec<i32> {
+    native::lock_holders(path)
+}
+
+/// A process's command line (arguments joined by spaces), for messages.
+pub fn process_command(pid: i32) -> Option<String> {
+    native::process_command(pid).filter(|c| !c.is_empty())
 }
 
 /// A pipe with both ends close-on-exec (atomically where the OS can).

@@ -82,6 +82,15 @@ pub fn process_environments() -> Vec<(i32, Vec<u8>)> {
     Vec::new()
 }
 
+pub fn process_command(_pid: i32) -> Option<String> {
+    None
+}
+
+/// No portable way to list who holds a lock.
+pub fn lock_holders(_path: &Path) -> Vec<i32> {
+    Vec::new()
+}
+
 /// No DB watch: kit-keep polls `PRAGMA data_version`.
 pub struct DbWatch(OwnedFd);
 

@@ -16,8 +16,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a writer waits for another writer before SQLite gives up. Writes
-/// are short (milliseconds), so this only matters under heavy contention.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// are short (milliseconds), so this only matters under heavy contention or
+/// a lock someone holds (an open `sqlite3` shell in a transaction).
+/// `KIT_BUSY_TIMEOUT` (a duration such as `5s`) changes it.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`BUSY_TIMEOUT`], or `KIT_BUSY_TIMEOUT` when set to a valid duration.
+pub fn busy_timeout() -> Duration {
+    static T: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("KIT_BUSY_TIMEOUT")
+            .ok()
+            .and_then(|v| crate::units::Dur::parse(&v).ok())
+            .map_or(BUSY_TIMEOUT, |d| d.0)
+    })
+}
 
 /// The DB this process opened last, so an error found long after opening
 /// (a corrupt page) can still name the file.
@@ -66,7 +79,7 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(busy_timeout())?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -224,7 +237,7 @@ impl Store {
     /// transaction that upgrades would fail with SQLITE_BUSY at once); the
     /// loop covers the rare BUSY that still escapes (e.g. a checkpoint).
     pub fn write<T>(&self, f: impl FnMut(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
-        self.write_for(BUSY_TIMEOUT * 2, f)
+        self.write_for(busy_timeout() * 2, f)
     }
 
     /// [`Store::write`], giving up on SQLITE_BUSY after about `limit`
@@ -254,6 +267,25 @@ impl Store {
                     delay = (delay * 2).min(Duration::from_millis(100));
                 }
                 other => return other,
+            }
+        }
+    }
+}
+
+impl Store {
+    /// A `BEGIN IMMEDIATE` transaction the caller commits (or drops to roll
+    /// back), retried on SQLITE_BUSY with the bounds of [`Store::write`]:
+    /// for a caller that decides whether to commit (kit-tick's dry run).
+    pub fn begin_write(&self) -> Result<rusqlite::Transaction<'_>> {
+        let mut delay = Duration::from_millis(2);
+        let deadline = std::time::Instant::now() + busy_timeout() * 2;
+        loop {
+            match rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate) {
+                Err(ref e) if is_busy(e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                other => return Ok(other?),
             }
         }
     }

@@ -69,6 +69,7 @@ pub(super) fn describe_slot(
             Ok("queued".into())
         }
         _ => {
+            late_by_failed_ticks(o, conn, s)?;
             let last = final_attempt(conn, s)?;
             o.fact("last_execution", &last);
             let mut text = if s.trigger == "catch_up" {
@@ -158,6 +159,30 @@ pub(super) fn result_phrase(o: &Out, e: &Execution) -> String {
         "queued" => "is queued".into(),
         other => format!("ended {other}{reason}"),
     }
+}
+
+/// A slot claimed well after its time because ticks failed in between (the
+/// DB was locked): the failures kit-tick recorded say why it ran late.
+fn late_by_failed_ticks(o: &mut Out, conn: &Connection, s: &Execution) -> anyhow::Result<()> {
+    let Some(slot) = s.scheduled_for.as_deref() else {
+        return Ok(());
+    };
+    let failed = kit_db::tickfail::between(conn, slot, &s.created_at)?;
+    let Some(first) = failed.first() else {
+        return Ok(());
+    };
+    o.fact("failed_ticks", &failed);
+    o.say(format!(
+        "Its slot at {} ran late: kit-tick claimed it only at {}, because {} tick{} failed before that \
+         (first at {}: {}).",
+        o.at(slot),
+        o.at(&s.created_at),
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        o.at(&first.at),
+        first.error
+    ));
+    Ok(())
 }
 
 /// kit-tick's explanation of a gap: "kit-tick did not run from A to B; ...".
