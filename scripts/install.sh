@@ -55,6 +55,7 @@ start=1
 platform=""
 service_path=""
 service_failed=""
+wrote_services=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -194,7 +195,7 @@ if [ "$print" = 0 ]; then
     echo "Declare tasks with: kit-ctl apply FILE   (see examples/assistant.toml)"
     echo "Tasks find kit's own tools only on their PATH (/usr/local/bin by default);"
     echo "a task calling kit-db from $prefix/bin needs env.PATH set accordingly."
-    if [ "$services" = 1 ] && { [ "$platform" = macos ] || [ "$platform" = linux ]; }; then
+    if [ "$wrote_services" = 1 ]; then
         echo "The services run with PATH=$service_path"
         echo "(to change it, run install.sh again with --path DIRS or KIT_SERVICE_PATH=DIRS)."
         case "$platform" in

@@ -261,6 +261,7 @@ install_services() {
             write_rendered kit-keep.service.in unit "$unit_dir/kit-keep.service"
             write_rendered kit-tick.service.in unit "$unit_dir/kit-tick.service"
             write_rendered kit-tick.timer unit "$unit_dir/kit-tick.timer"
+            wrote_services=1
             if [ "$load" = 0 ]; then
                 say "wrote the systemd units to $unit_dir (not loaded)."
                 return
@@ -280,6 +281,7 @@ install_services() {
             ensure_dir "$unit_dir"
             write_rendered kit-keep.plist.in plist "$unit_dir/$keep_label.plist"
             write_rendered kit-tick.plist.in plist "$unit_dir/$tick_label.plist"
+            wrote_services=1
             launchd_hints
             if [ "$load" = 0 ]; then
                 say "wrote the launchd property lists to $unit_dir (not loaded)."
