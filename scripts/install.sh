@@ -15,7 +15,8 @@ usage: scripts/install.sh [--user | --system] [options]
 
   --user             for the current user (default): prefix ~/.local,
                      KIT_HOME ~/.kit, systemd user units / LaunchAgents
-  --system           machine-wide: prefix /usr/local, KIT_HOME /var/lib/kit,
+  --system           machine-wide: prefix /usr/local, KIT_HOME /var/lib/kit
+                     (macOS: /usr/local/var/kit),
                      system units / LaunchDaemons running as --run-as
   --prefix DIR       install under DIR (bin/, share/man/, completions)
   --home DIR         KIT_HOME for the services (holds the DB, logs, backups)

@@ -308,19 +308,19 @@ fn install_print_for_a_mac_says_what_a_mac_user_must_know() {
     assert!(!kit.path("prefix").exists(), "--print wrote files");
 
     let mut c = script(&kit, "install.sh", None);
+    // (No --home: the default, which --print only names.)
     c.args(["--system", "--platform", "macos", "--print", "--run-as"])
         .arg(me())
         .arg("--prefix")
         .arg(kit.path("prefix"))
-        .arg("--home")
-        .arg(&kit.home)
         .arg("--bin-dir")
         .arg(bin_dir());
     let out = run(c).ok();
     let out = out
         .stdout_has("/Library/LaunchDaemons/local.kit.kit-keep.plist")
         .stdout_has("launchctl bootstrap system /Library/LaunchDaemons/local.kit.kit-tick.plist")
-        .stdout_has("<key>UserName</key>");
+        .stdout_has("<key>UserName</key>")
+        .stdout_has("<string>/usr/local/var/kit/logs/kit-keep.err.log</string>");
     assert!(
         !out.stdout.contains("logged in at the Mac's"),
         "no agent hint for --system"

@@ -58,7 +58,11 @@ resolve_layout() {
         run_as=$(id -un)
     else
         [ -n "$prefix" ] || prefix=/usr/local
-        [ -n "$home" ] || home=/var/lib/kit
+        # macOS has no /var/lib; /usr/local/var is where /usr/local software
+        # keeps its state there.
+        if [ -z "$home" ]; then
+            case "$platform" in macos) home=/usr/local/var/kit ;; *) home=/var/lib/kit ;; esac
+        fi
         [ -n "$run_as" ] || run_as="${SUDO_USER:-$(id -un)}"
     fi
     prefix=$(abs_path "$prefix")
