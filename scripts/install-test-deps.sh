@@ -1,5 +1,7 @@
 #!/bin/sh
 # Installs what the optional end-to-end checks need, when it is missing:
+#   - shellcheck: tests/service.rs lints the scripts a Mac user runs (with
+#     CI set, a missing shellcheck fails that test instead of skipping it)
 #   - chromium (Debian's package): tests/dashboard.rs loads the page headless
 #   - python3 with venv: scripts/check-openapi.sh and scripts/schemathesis.sh
 #     pip-install their tools into a venv under target/ (tests/api.rs)
@@ -20,6 +22,7 @@ chromium_bin() {
 python_ok() { have python3 && python3 -m venv --help >/dev/null 2>&1; }
 
 missing=""
+have shellcheck || missing="$missing shellcheck"
 chromium_bin >/dev/null || missing="$missing chromium fonts-dejavu-core"
 python_ok || missing="$missing python3 python3-venv"
 
@@ -40,10 +43,17 @@ fi
 echo "install-test-deps: installing$missing with apt-get"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null 2>&1 || true
+# Install shellcheck on its own first: one package apt-get cannot install makes it
+# install none of a list, and CI's shellcheck test must not depend on chromium.
+have shellcheck || $SUDO apt-get install -y -qq --no-install-recommends shellcheck >/dev/null 2>&1 || true
 # shellcheck disable=SC2086 # word splitting of the package list is wanted
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1
 
 status=0
+if ! have shellcheck; then
+    echo "install-test-deps: could not install shellcheck" >&2
+    status=1
+fi
 if chromium_bin >/dev/null; then
     echo "install-test-deps: chromium present ($(chromium_bin))"
 else

@@ -15,7 +15,8 @@ usage: scripts/install.sh [--user | --system] [options]
 
   --user             for the current user (default): prefix ~/.local,
                      KIT_HOME ~/.kit, systemd user units / LaunchAgents
-  --system           machine-wide: prefix /usr/local, KIT_HOME /var/lib/kit,
+  --system           machine-wide: prefix /usr/local, KIT_HOME /var/lib/kit
+                     (macOS: /usr/local/var/kit),
                      system units / LaunchDaemons running as --run-as
   --prefix DIR       install under DIR (bin/, share/man/, completions)
   --home DIR         KIT_HOME for the services (holds the DB, logs, backups)
@@ -29,6 +30,14 @@ usage: scripts/install.sh [--user | --system] [options]
                      load them (no systemctl/launchctl): for packaging, tests
   --no-start         install the service definitions but do not start them
   --platform P       linux or macos (default: this machine's)
+  --path DIRS        the PATH the services run with (also $KIT_SERVICE_PATH;
+                     default: PREFIX/bin, then on macOS /opt/homebrew/bin:
+                     /opt/homebrew/sbin:/usr/local/bin:/usr/local/sbin and the
+                     system directories). launchd gives jobs only
+                     /usr/bin:/bin:/usr/sbin:/sbin. --path "$PATH" copies
+                     your shell's.
+
+Runs under macOS's bash 3.2 and BSD userland as well as on Linux.
 EOF
 }
 
@@ -45,6 +54,9 @@ services=1
 service_dir=""
 start=1
 platform=""
+service_path=""
+service_failed=""
+wrote_services=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,6 +72,8 @@ while [ $# -gt 0 ]; do
         --service-dir) [ $# -ge 2 ] || die "--service-dir needs a directory"; service_dir=$2; shift 2 ;;
         --no-start) start=0; shift ;;
         --platform) [ $# -ge 2 ] || die "--platform needs linux or macos"; platform=$2; shift 2 ;;
+        --path) [ $# -ge 2 ] || die "--path needs a list of directories"; service_path=$2; shift 2
+            [ -n "$service_path" ] || die "--path needs a list of directories" ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -169,8 +183,8 @@ else
         echo "platform $platform"
         echo "home $home"
         [ -n "$loaded" ] && echo "loaded $loaded"
-        printf '%s' "$manifest_lines" | sed '/^$/d; s/^/file /'
-        printf '%s' "$dir_lines" | sed '/^$/d; s/^/dir /'
+        printf '%s' "$manifest_lines" | sed -e '/^$/d' -e 's/^/file /'
+        printf '%s' "$dir_lines" | sed -e '/^$/d' -e 's/^/dir /'
     } >"$manifest"
 fi
 
@@ -182,4 +196,16 @@ if [ "$print" = 0 ]; then
     echo "Declare tasks with: kit-ctl apply FILE   (see examples/assistant.toml)"
     echo "Tasks find kit's own tools only on their PATH (/usr/local/bin by default);"
     echo "a task calling kit-db from $prefix/bin needs env.PATH set accordingly."
+    if [ "$wrote_services" = 1 ]; then
+        echo "The services run with PATH=$service_path"
+        echo "(to change it, run install.sh again with --path DIRS or KIT_SERVICE_PATH=DIRS)."
+        case "$platform" in
+            macos) echo "Their own logs: $home/logs/kit-keep.err.log and kit-tick.err.log; each daemon's: $home/logs/NAME.log." ;;
+        esac
+    fi
+fi
+
+if [ -n "$service_failed" ]; then
+    echo "install.sh: kit is installed, but these services were not loaded:$service_failed" >&2
+    exit 1
 fi

@@ -34,6 +34,7 @@ purge=0
 service_dir=""
 platform=""
 start=0
+service_path=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -110,7 +111,7 @@ if [ -f "$manifest" ]; then
     if [ "$print" = 1 ]; then say "would remove $manifest"; else rm -f "$manifest"; fi
 fi
 # The directories install.sh created, deepest first, if nothing else is in them.
-printf '%s' "$dirs" | sed '/^$/d' | sort -r | while IFS= read -r d; do
+printf '%s' "$dirs" | sed -e '/^$/d' | sort -r | while IFS= read -r d; do
     if [ "$print" = 1 ]; then say "would remove $d if empty"; else rmdir "$d" 2>/dev/null || true; fi
 done
 if [ "$loaded" = systemd ] && [ "$load" = 1 ]; then

@@ -1,7 +1,7 @@
 //! Running kit for real: scripts/install.sh and scripts/uninstall.sh into a
 //! temp prefix (never the real system: no systemctl or launchctl is run),
-//! the service definitions they render (the plists parse, the systemd units
-//! verify), and scripts/quickstart starting and stopping cleanly.
+//! the systemd units they render (they verify), and scripts/quickstart
+//! starting and stopping cleanly. The launchd plists: tests/service.rs.
 
 mod support;
 
@@ -206,76 +206,8 @@ fn install_refuses_bad_options_with_a_clear_message() {
         .stderr_has("unknown option");
 }
 
-#[test]
-fn launchd_property_lists_parse_and_say_what_kit_needs() {
-    if !have("python3") {
-        eprintln!("note: python3 is not installed; the plists are not parsed (install python3 to check them)");
-        return;
-    }
-    for mode in ["--user", "--system"] {
-        let kit = Kit::new();
-        install(&kit, "macos", mode);
-        let dir = kit.path("services");
-        // plistlib is a real property-list parser: it rejects malformed XML,
-        // wrong value types and an unescaped path.
-        let parse = |name: &str| -> serde_json::Value {
-            let code = "import json, plistlib, sys\nprint(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))";
-            let out = Command::new("python3")
-                .arg("-c")
-                .arg(code)
-                .arg(dir.join(name))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice(&out.stdout).unwrap()
-        };
-        let bin = kit.path("prefix").join("bin");
-        let home = kit.home.display().to_string();
-
-        let keep = parse("local.kit.kit-keep.plist");
-        assert_eq!(keep["Label"], "local.kit.kit-keep");
-        assert_eq!(
-            keep["ProgramArguments"][0],
-            bin.join("kit-keep").display().to_string()
-        );
-        assert_eq!(keep["RunAtLoad"], true);
-        assert_eq!(keep["KeepAlive"], true);
-        assert_eq!(keep["EnvironmentVariables"]["KIT_HOME"], home);
-        assert_eq!(
-            keep["StandardErrorPath"],
-            format!("{home}/logs/kit-keep.err.log")
-        );
-
-        let tick = parse("local.kit.kit-tick.plist");
-        assert_eq!(tick["Label"], "local.kit.kit-tick");
-        assert_eq!(
-            tick["ProgramArguments"][0],
-            bin.join("kit-tick").display().to_string()
-        );
-        assert_eq!(tick["ProgramArguments"][1], "--exec");
-        assert_eq!(tick["StartInterval"], 60);
-        assert_eq!(
-            tick["AbandonProcessGroup"], true,
-            "kit-run children must outlive kit-tick"
-        );
-        assert_eq!(
-            tick["StandardErrorPath"],
-            format!("{home}/logs/kit-tick.err.log")
-        );
-
-        let user_name = keep["UserName"].clone();
-        if mode == "--system" {
-            assert!(user_name.is_string(), "LaunchDaemons run as --run-as");
-            assert_eq!(tick["UserName"], user_name);
-        } else {
-            assert!(user_name.is_null(), "LaunchAgents run as the user");
-        }
-    }
-}
+// The launchd property lists (--platform macos) are parsed and checked in
+// tests/service.rs, with launchctl's bootstrap/bootout sequence.
 
 #[test]
 fn systemd_units_verify_and_let_detached_runs_outlive_the_tick() {
