@@ -236,12 +236,39 @@ fn a_night_partly_asleep_counts_only_the_awake_part() {
 
 #[test]
 fn a_restart_is_told_apart_and_a_missing_counter_is_not_guessed() {
-    // The beat was written in another boot: the counter restarted.
+    // The beat was written in another boot: the counter restarted. The
+    // machine booted 90 s ago (5 s of it asleep): kit-tick has had 85 s of
+    // awake time to run, not 5h51m, so that is no stall yet.
     let mut kit = evening();
     kit.conn()
         .execute_batch("UPDATE supervisor_heartbeats SET boot_id = 'an-earlier-boot'")
         .unwrap();
-    kit.at("2025-06-01T07:02:00Z").slept("5").tick().ok();
+    kit.at("2025-06-01T07:01:30Z").slept("5");
+    let out = kit.heal().env("KIT_UPTIME", "90").arg("--json").ok();
+    assert_eq!(events(&kit, "stalled"), 0, "{}", out.stdout);
+    let w = kit
+        .ctl()
+        .env("KIT_UPTIME", "90")
+        .args(["--json", "why", "poll"])
+        .ok()
+        .json();
+    assert_eq!(w["case"], "restarted", "{w}");
+    assert!(
+        w["text"].as_str().unwrap().contains(
+            "has not been claimed yet: the machine restarted 1m ago since kit-tick last ran"
+        ),
+        "{w}"
+    );
+    // Up for an hour without a tick: a stall, counted from the boot.
+    let out = kit.heal().env("KIT_UPTIME", "3600").arg("--json").ok();
+    assert_eq!(events(&kit, "stalled"), 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("kit-tick has not run for 59m since the machine restarted"),
+        "{}",
+        out.stdout
+    );
+    kit.at("2025-06-01T07:02:00Z").tick().ok();
     let reason = missed_reason(&kit, "digest");
     assert!(
         reason.starts_with(

@@ -14,7 +14,8 @@
 //! - otherwise partly asleep: the awake remainder is a stall of kit-tick;
 //! - another boot id: the machine restarted (the sleep counter starts again
 //!   at each boot, so downtime and sleep before the restart are not told
-//!   apart);
+//!   apart); a stall is then measured from the boot, in the time this boot
+//!   has been awake (time since boot minus time slept since boot);
 //! - no reading (an older DB, or an OS that does not say): unknown.
 //!
 //! The explanation is stored as text in the `reason` of the missed rows
@@ -35,22 +36,26 @@ pub const SLEEP_NOISE: Duration = Duration::minutes(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slept {
     Known(Duration),
-    /// The beat was written in another boot.
-    Restarted,
+    /// The beat was written in another boot; the time the machine has been
+    /// up (awake) since this boot began, when known.
+    Restarted(Option<Duration>),
     /// No reading then or now.
     Unknown,
 }
 
 impl Slept {
-    /// From a beat's (boot id, slept ms) and the current (boot id, reading).
+    /// From a beat's (boot id, slept ms) and the current (boot id, sleep
+    /// reading, time since boot).
     pub fn between(
         boot_then: Option<&str>,
         slept_then_ms: Option<i64>,
         boot_now: &str,
         slept_now: Option<std::time::Duration>,
+        since_boot: Option<std::time::Duration>,
     ) -> Slept {
         if boot_then.is_some_and(|b| b != boot_now) {
-            return Slept::Restarted;
+            let up = since_boot.map(|b| b.saturating_sub(slept_now.unwrap_or_default()));
+            return Slept::Restarted(up.and_then(|u| Duration::from_std(u).ok()));
         }
         match (slept_then_ms, slept_now) {
             (Some(then), Some(now)) => {
@@ -67,9 +72,12 @@ impl Slept {
     }
 
     /// `age` without the sleep (the time the machine was up), never below 0.
+    /// After a restart, at most the time this boot has been up: the machine
+    /// was down, or asleep before the restart, for the rest.
     pub fn awake_part(self, age: Duration) -> Duration {
         match self {
             Slept::Known(s) => (age - s).max(Duration::zero()),
+            Slept::Restarted(Some(up)) => age.min(up).max(Duration::zero()),
             _ => age,
         }
     }
@@ -108,7 +116,7 @@ impl Gap {
     pub fn classify(from: Instant, to: Instant, slept: Slept) -> Gap {
         let span = to - from;
         let (cause, slept_seconds) = match slept {
-            Slept::Restarted => (Cause::Restarted, None),
+            Slept::Restarted(_) => (Cause::Restarted, None),
             Slept::Unknown => (Cause::Unknown, None),
             Slept::Known(s) => {
                 let s = s.min(span).max(Duration::zero());
@@ -229,7 +237,7 @@ mod tests {
         let r = Gap::classify(
             at("2025-06-01T01:10:00Z"),
             at("2025-06-01T07:02:00Z"),
-            Slept::Restarted,
+            Slept::Restarted(None),
         );
         assert_eq!(r.cause, Cause::Restarted);
     }
@@ -268,13 +276,20 @@ mod tests {
                 then,
                 b,
                 now.map(std::time::Duration::from_secs),
+                Some(std::time::Duration::from_secs(100)),
             )
         };
         assert_eq!(
             s("boot-a", Some(1000), Some(61)),
             Slept::Known(Duration::seconds(60))
         );
-        assert_eq!(s("boot-b", Some(1000), Some(61)), Slept::Restarted);
+        let restarted = s("boot-b", Some(1000), Some(61));
+        assert_eq!(restarted, Slept::Restarted(Some(Duration::seconds(39))));
+        assert_eq!(
+            restarted.awake_part(Duration::hours(6)),
+            Duration::seconds(39),
+            "only this boot's awake time counts"
+        );
         assert_eq!(s("boot-a", None, Some(61)), Slept::Unknown);
         assert_eq!(s("boot-a", Some(1000), None), Slept::Unknown);
         assert_eq!(s("boot-a", Some(99_000), Some(61)), Slept::Unknown);

@@ -12,6 +12,7 @@
 //! `KIT_SLEPT` (seconds, fractions allowed) replaces the OS reading, the way
 //! `KIT_NOW` replaces the wall clock, so tests drive the real binaries
 //! through a sleep; `KIT_SLEPT=unknown` makes the reading unavailable.
+//! `KIT_UPTIME` does the same for `since_boot`.
 
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ pub fn slept_since_boot() -> Option<Duration> {
     match std::env::var("KIT_SLEPT") {
         Ok(v) if !v.trim().is_empty() => injected(&v),
         _ => os::slept_since_boot(),
+    }
+}
+
+/// Time since boot, sleep included (`CLOCK_BOOTTIME`,
+/// `mach_continuous_time`): after a restart, how long the machine has been
+/// up is this minus `slept_since_boot`. `KIT_UPTIME` (seconds) replaces it.
+pub fn since_boot() -> Option<Duration> {
+    match std::env::var("KIT_UPTIME") {
+        Ok(v) if !v.trim().is_empty() => injected(&v),
+        _ => os::since_boot(),
     }
 }
 
@@ -56,6 +67,10 @@ mod os {
         let since_boot = read(libc::CLOCK_BOOTTIME)?;
         Some(since_boot.saturating_sub(awake))
     }
+
+    pub fn since_boot() -> Option<Duration> {
+        read(libc::CLOCK_BOOTTIME)
+    }
 }
 
 #[cfg(target_os = "macos")]
@@ -77,26 +92,40 @@ mod os {
         fn mach_timebase_info(info: *mut Timebase) -> libc::c_int;
     }
 
-    pub fn slept_since_boot() -> Option<Duration> {
+    /// Mach ticks to a Duration.
+    fn to_duration(ticks: u64) -> Option<Duration> {
         let mut tb = Timebase::default();
-        // SAFETY: these take no arguments or write only the struct given;
-        // mach_continuous_time exists since macOS 10.12.
+        // SAFETY: writes only the struct it is given.
+        if unsafe { mach_timebase_info(&mut tb) } != 0 || tb.denom == 0 {
+            return None;
+        }
+        let nanos = u128::from(ticks) * u128::from(tb.numer) / u128::from(tb.denom);
+        Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
+    }
+
+    pub fn slept_since_boot() -> Option<Duration> {
+        // SAFETY: no arguments, no state; mach_continuous_time exists since
+        // macOS 10.12. The clock that stops in sleep is read first.
         let (awake, since_boot) = unsafe {
-            if mach_timebase_info(&mut tb) != 0 || tb.denom == 0 {
-                return None;
-            }
             let awake = mach_absolute_time();
             (awake, mach_continuous_time())
         };
-        let ticks = u128::from(since_boot.saturating_sub(awake));
-        let nanos = ticks * u128::from(tb.numer) / u128::from(tb.denom);
-        Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
+        to_duration(since_boot.saturating_sub(awake))
+    }
+
+    pub fn since_boot() -> Option<Duration> {
+        // SAFETY: as above.
+        to_duration(unsafe { mach_continuous_time() })
     }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod os {
     pub fn slept_since_boot() -> Option<std::time::Duration> {
+        None
+    }
+
+    pub fn since_boot() -> Option<std::time::Duration> {
         None
     }
 }
@@ -116,6 +145,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn linux_reads_a_value() {
-        assert!(os::slept_since_boot().is_some());
+        let slept = os::slept_since_boot().unwrap();
+        assert!(os::since_boot().unwrap() >= slept);
     }
 }

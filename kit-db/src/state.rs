@@ -54,6 +54,7 @@ impl Heartbeat {
             self.slept_ms,
             &process::boot_id(),
             sleep_clock::slept_since_boot(),
+            sleep_clock::since_boot(),
         )
     }
     /// The age without the time the machine slept: what a stall is measured

@@ -106,6 +106,7 @@ fn heartbeat(
                             " while the machine was up, and it slept {} besides",
                             clock::human_age(s)
                         ),
+                        Some(Slept::Restarted(Some(_))) => " since the machine restarted".into(),
                         _ => String::new(),
                     },
                     h.beat_at,

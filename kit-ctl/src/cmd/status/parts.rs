@@ -186,7 +186,10 @@ pub(super) fn beat(
         Some(Slept::Known(s)) => Some(s),
         _ => None,
     };
-    let awake = age.map(|a| (a - slept.unwrap_or_default()).max(Duration::zero()));
+    let awake = hb
+        .as_ref()
+        .and_then(|h| h.awake_age(now))
+        .map(|d| d.max(Duration::zero()));
     let stale = match (stale_after, awake) {
         (Some(limit), Some(a)) => a >= limit || gone,
         (Some(_), None) => true,

@@ -36,22 +36,39 @@ pub(super) fn timed(
             // Never evaluated: only a problem if kit-tick is not ticking.
             None => tick_stale(tick.as_ref(), now),
         };
-        // Asleep since kit-tick's last beat (read now, from the sleep
-        // counter): nothing is wrong, the first tick after the wake claims it.
-        let asleep = tick.as_ref().and_then(|h| match h.slept_since() {
-            Slept::Known(s) if s >= SLEEP_NOISE && !tick_stale(Some(h), now) => Some(s),
-            _ => None,
-        });
-        if let (true, Some(slept), Some(h)) = (unclaimed, asleep, tick.as_ref()) {
-            o.fact("asleep_seconds", slept.num_seconds());
+        // Asleep (or restarted) since kit-tick's last beat, read now from
+        // the sleep counter: nothing is wrong, the first tick after the wake
+        // (or the boot) claims it.
+        let pause = tick
+            .as_ref()
+            .filter(|h| !tick_stale(Some(h), now))
+            .and_then(|h| match h.slept_since() {
+                Slept::Known(s) if s >= SLEEP_NOISE => Some((
+                    format!(
+                        "the machine was asleep for {} since kit-tick last ran",
+                        clock::human_age(s)
+                    ),
+                    "wake",
+                    "asleep",
+                )),
+                Slept::Restarted(Some(up)) => Some((
+                    format!(
+                        "the machine restarted {} ago, after kit-tick last ran",
+                        clock::human_age(up)
+                    ),
+                    "boot",
+                    "restarted",
+                )),
+                _ => None,
+            });
+        if let (true, Some((what, event, c)), Some(h)) = (unclaimed, pause, tick.as_ref()) {
             o.say(format!(
-                "Its slot at {} has not been claimed yet: the machine was asleep for {} since kit-tick last ran \
-                 ({}), and kit-tick runs again within a minute of the wake.",
+                "Its slot at {} has not been claimed yet: {what} ({}), \
+                 and kit-tick runs again within a minute of the {event}.",
                 o.at(&clock::fmt(due.unwrap_or(now))),
-                clock::human_age(slept),
                 o.when(&h.beat_at)
             ));
-            case = Some("asleep".into());
+            case = Some(c.into());
         } else if unclaimed && row.task.schedule.trim() != "@reboot" {
             let since = match &tick {
                 Some(h) => format!("kit-tick has not run since {}", o.at(&h.beat_at)),
