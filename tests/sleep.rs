@@ -211,6 +211,16 @@ fn a_night_partly_asleep_counts_only_the_awake_part() {
         out.stdout
     );
 
+    let st = kit.ctl().arg("status").run().code(1);
+    assert!(
+        st.stdout.contains(
+            "kit-tick is not running: its last heartbeat is 5h51m old (2025-06-01 01:10 UTC), \
+             and the machine was asleep for 5h of that"
+        ),
+        "{}",
+        st.stdout
+    );
+
     kit.at("2025-06-01T07:02:00Z").tick().ok();
     let reason = missed_reason(&kit, "digest");
     assert!(
@@ -255,7 +265,7 @@ fn a_restart_is_told_apart_and_a_missing_counter_is_not_guessed() {
     assert_eq!(w["case"], "restarted", "{w}");
     assert!(
         w["text"].as_str().unwrap().contains(
-            "has not been claimed yet: the machine restarted 1m ago since kit-tick last ran"
+            "has not been claimed yet: the machine restarted 1m ago, after kit-tick last ran"
         ),
         "{w}"
     );

@@ -209,9 +209,16 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
     for b in heartbeats.iter().filter(|b| b.needed && b.stale) {
         let why = match (&b.beat_at, b.age_seconds) {
             (Some(at), Some(age)) => format!(
-                "its last heartbeat is {} old ({})",
+                "its last heartbeat is {} old ({}){}",
                 clock::human_age(Duration::seconds(age)),
-                local_time(at, zone)
+                local_time(at, zone),
+                match b.slept_seconds.filter(|s| *s >= 60) {
+                    Some(s) => format!(
+                        ", and the machine was asleep for {} of that",
+                        clock::human_age(Duration::seconds(s))
+                    ),
+                    None => String::new(),
+                }
             ),
             _ => "it has never run on this database".to_string(),
         };

@@ -27,9 +27,9 @@ use serde_json::Value;
 pub struct Why {
     pub task: String,
     /// The main reason, one of: disabled, escalated, tick_not_running,
-    /// asleep (the machine slept since kit-tick's last run), restarted
-    /// (it restarted since, minutes ago), not_due, queued, running, ran, failed, skipped, missed, caught_up,
-    /// cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
+    /// asleep (the machine slept since kit-tick's last run), restarted (it
+    /// restarted since, minutes ago), not_due, queued, running, ran,
+    /// failed, skipped, missed, caught_up, cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
     /// daemon_error, daemon_not_started, keep_not_running.
     pub case: String,
     pub text: String,

@@ -167,10 +167,8 @@ pub(super) fn latest_other(
         .optional()?)
 }
 
-/// The last attempt of a slot's run (itself when it was not retried).
-/// Retries are recorded after the first attempt, so the search is a range
-/// of the (task, id) index, not a scan for `retry_of`.
-/// Stale counts only the time the machine was up: sleep is not a stall.
+/// Whether kit-tick's heartbeat is older than TICK_STALE, counting only the
+/// time the machine was up: sleep is not a stall.
 pub(super) fn tick_stale(h: Option<&Heartbeat>, now: Instant) -> bool {
     h.and_then(|h| h.awake_age(now))
         .is_none_or(|a| a >= TICK_STALE)
