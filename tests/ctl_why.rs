@@ -122,7 +122,8 @@ fn why_skipped_because_the_previous_run_was_still_running() {
 #[test]
 fn why_missed_while_kit_tick_was_not_running_gives_the_gap() {
     let mut kit = Kit::new();
-    kit.at("2025-06-01T10:00:00Z");
+    // The machine is awake throughout: its sleep counter does not move.
+    kit.slept("0").at("2025-06-01T10:00:00Z");
     kit.tasks("[[task]]\nname = \"hourly\"\nschedule = \"@hourly\"\ncommand = \"true\"\ncatch_up = \"none\"\n");
     kit.tick().ok();
     kit.run().arg("hourly").ok();
@@ -133,9 +134,16 @@ fn why_missed_while_kit_tick_was_not_running_gives_the_gap() {
     let v = why(&kit, "hourly");
     assert_eq!(v["case"], "missed");
     let t = text(&v);
-    assert!(t.contains("Its last slot, 2025-06-01 13:00 UTC (31m ago), was missed while kit-tick was not running"), "{t}");
     assert!(
-        t.contains("from 2025-06-01 10:00 UTC to 2025-06-01 13:30 UTC, 3h30m"),
+        t.contains(
+            "Its last slot, 2025-06-01 13:00 UTC (31m ago), was missed: kit-tick was not started"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "from 2025-06-01 10:00 UTC to 2025-06-01 13:30 UTC (3h30m) while the machine was awake"
+        ),
         "{t}"
     );
     assert!(t.contains("3 slots were missed in that gap"), "{t}");
@@ -147,7 +155,7 @@ fn why_missed_while_kit_tick_was_not_running_gives_the_gap() {
 #[test]
 fn why_caught_up_after_a_gap_says_when() {
     let mut kit = Kit::new();
-    kit.at("2025-06-01T10:00:00Z");
+    kit.slept("0").at("2025-06-01T10:00:00Z");
     kit.tasks("[[task]]\nname = \"hourly\"\nschedule = \"@hourly\"\ncommand = \"true\"\n");
     kit.tick().ok();
     kit.run().arg("hourly").ok();
@@ -159,7 +167,7 @@ fn why_caught_up_after_a_gap_says_when() {
     let v = why(&kit, "hourly");
     assert_eq!(v["case"], "caught_up");
     let t = text(&v);
-    assert!(t.contains("was due while kit-tick was not running (from 2025-06-01 10:00 UTC to 2025-06-01 13:30 UTC"), "{t}");
+    assert!(t.contains("was due while kit-tick was not started from 2025-06-01 10:00 UTC to 2025-06-01 13:30 UTC"), "{t}");
     assert!(t.contains("caught up at 2025-06-01 13:30:05 UTC"), "{t}");
     assert!(t.contains("succeeded in"), "{t}");
 }

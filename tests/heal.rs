@@ -699,7 +699,7 @@ fn slots_missed_while_kit_tick_was_not_run_give_one_event_per_task_per_gap() {
     // The message says "missed" once, then the reason.
     let message = m[0].1["message"].as_str().unwrap();
     assert!(
-        message.contains("were missed: kit-tick did not run"),
+        message.contains("were missed: kit-tick was not started"),
         "{message}"
     );
     assert!(!message.contains("missed: missed"), "{message}");

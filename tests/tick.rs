@@ -96,8 +96,15 @@ schedule = "*/10 * * * *"
 command = "true"
 "#,
     );
-    kit.tick().args(["--now", "2025-06-02T10:00:02Z"]).ok();
-    kit.tick().args(["--now", until, "--json"]).ok()
+    // Awake throughout: the sleep counter stays put, so the gap is a stall.
+    kit.tick()
+        .env("KIT_SLEPT", "0")
+        .args(["--now", "2025-06-02T10:00:02Z"])
+        .ok();
+    kit.tick()
+        .env("KIT_SLEPT", "0")
+        .args(["--now", until, "--json"])
+        .ok()
 }
 
 #[test]
@@ -116,7 +123,7 @@ fn a_three_hour_gap_runs_once_and_records_the_missed_slots() {
         "SELECT reason FROM supervisor_executions WHERE status = 'missed' ORDER BY id LIMIT 1",
     );
     assert!(
-        reason.contains("kit-tick did not run from 2025-06-02T10:00:02"),
+        reason.contains("kit-tick was not started from 2025-06-02T10:00:02"),
         "{reason}"
     );
 }

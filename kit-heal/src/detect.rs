@@ -7,6 +7,7 @@ use crate::report::{self, Line};
 use kit_db::clock::{self, Instant};
 use kit_db::events::{NewEvent, Severity};
 use kit_db::exec::{self, Finish};
+use kit_db::gap::{Slept, SLEEP_NOISE};
 use kit_db::settings::Settings;
 use kit_db::task::model::AtOnce;
 use kit_db::task::repo;
@@ -78,9 +79,13 @@ fn heartbeat(
         .as_deref()
         .and_then(clock::parse_stored)
         .is_some_and(|t| now - t >= limit);
-    // The occurrence: which last beat went stale ("never" if none).
+    // The occurrence: which last beat went stale ("never" if none). The age
+    // counts only the time the machine was up: a Mac that slept through
+    // the night has not stalled its tools (the sleep since the beat is read
+    // from the boot's sleep counter, see kit_db::gap).
+    let slept = hb.as_ref().map(|h| h.slept_since());
     let stale: Option<String> = match &hb {
-        Some(h) if h.age(now).is_some_and(|a| a >= limit) => Some(h.beat_at.clone()),
+        Some(h) if h.awake_age(now).is_some_and(|a| a >= limit) => Some(h.beat_at.clone()),
         Some(_) => None,
         None if declared_long_ago => Some("never".into()),
         None => None,
@@ -94,9 +99,17 @@ fn heartbeat(
         Some(occurrence) if dependents > 0 && open.as_deref() != Some(occurrence.as_str()) => {
             let message = match &hb {
                 Some(h) => format!(
-                    "{tool} has not run for {} (last beat {}, pid {}): {dependents} {what}(s) depend on it; \
+                    "{tool} has not run for {}{} (last beat {}, pid {}): {dependents} {what}(s) depend on it; \
                      check its launchd/systemd/cron job",
-                    clock::human_age(h.age(now).unwrap_or_default()),
+                    clock::human_age(h.awake_age(now).unwrap_or_default()),
+                    match slept {
+                        Some(Slept::Known(s)) if s >= SLEEP_NOISE => format!(
+                            " while the machine was up, and it slept {} besides",
+                            clock::human_age(s)
+                        ),
+                        Some(Slept::Restarted(Some(_))) => " since the machine restarted".into(),
+                        _ => String::new(),
+                    },
                     h.beat_at,
                     h.pid
                 ),
@@ -115,6 +128,10 @@ fn heartbeat(
                     "last_beat": hb.as_ref().map(|h| h.beat_at.clone()),
                     "pid": hb.as_ref().map(|h| h.pid),
                     "process_alive": hb.as_ref().map(|h| h.process_alive()),
+                    "slept_seconds": match slept {
+                        Some(Slept::Known(s)) => Some(s.num_seconds()),
+                        _ => None,
+                    },
                     "limit": Dur(limit.to_std().unwrap_or_default()).to_string(),
                     "dependents": dependents,
                 })),

@@ -2,6 +2,7 @@
 //! kept apart from the DB so its rules are easy to read and test.
 
 use chrono::{DateTime, Duration, Utc};
+use kit_db::gap::Gap;
 use kit_db::schedule::{Schedule, Tz};
 use kit_db::task::CatchUp;
 
@@ -58,14 +59,15 @@ pub struct Policy {
 }
 
 /// Plans one task's slots from `due` (its stored next_due) up to `now`.
-/// `last_tick` is kit-tick's previous run, for explaining gaps.
+/// `gap` is the time since kit-tick's previous run and what it was (sleep
+/// or kit-tick not started), for explaining missed slots.
 pub fn plan(
     schedule: &Schedule,
     tz: Tz,
     due: Instant,
     now: Instant,
     policy: &Policy,
-    last_tick: Option<Instant>,
+    gap: Option<&Gap>,
 ) -> Plan {
     let mut due_slots = std::collections::VecDeque::new();
     let mut first_beyond: Option<Instant> = None;
@@ -94,13 +96,9 @@ pub fn plan(
     let (late, on_time): (Vec<Instant>, Vec<Instant>) =
         due_slots.iter().partition(|s| now - **s >= LATE_AFTER);
 
-    let gap = match last_tick {
-        Some(t) if t < now => format!(
-            "kit-tick did not run from {} to {}",
-            kit_db::clock::fmt(t),
-            kit_db::clock::fmt(now)
-        ),
-        _ => format!(
+    let gap = match gap {
+        Some(g) => g.phrase(),
+        None => format!(
             "kit-tick did not run at the slot's time (next tick: {})",
             kit_db::clock::fmt(now)
         ),

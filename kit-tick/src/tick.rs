@@ -4,6 +4,7 @@
 use crate::plan::{self, Policy, Verdict};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use kit_db::gap::{Gap, Slept};
 use kit_db::schedule::Schedule;
 use kit_db::settings::Settings;
 use kit_db::task::repo;
@@ -14,6 +15,9 @@ type Instant = DateTime<Utc>;
 
 const WATERMARK: &str = "tick.watermark";
 const BOOT: &str = "tick.boot_id";
+/// The latest gap long enough to miss slots, and what it was (JSON of a
+/// `kit_db::gap::Gap`), for `kit-ctl status`.
+pub const LAST_GAP: &str = "tick.last_gap";
 
 /// A slot this tick claimed.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +61,22 @@ pub fn tick(
     let settings = Settings::load(&tx)?;
     let default_zone = settings.zone();
     let last_tick = state::get(&tx, WATERMARK)?.and_then(|t| clock::parse_stored(&t));
+    // What the time since the previous tick was: the previous beat holds
+    // the boot id and the sleep counter, so the sleep since is a subtraction.
+    let gap = match last_tick.filter(|t| *t < now) {
+        Some(t) => {
+            let slept =
+                state::heartbeat(&tx, "kit-tick")?.map_or(Slept::Unknown, |h| h.slept_since());
+            Some(Gap::classify(t, now, slept))
+        }
+        None => None,
+    };
+    if let Some(g) = gap
+        .as_ref()
+        .filter(|_| last_tick.is_some_and(|t| now - t >= plan::LATE_AFTER))
+    {
+        state::set(&tx, LAST_GAP, &serde_json::to_string(g)?, now)?;
+    }
 
     // @reboot tasks fire at the first tick after the machine boots.
     let boot = process::boot_id();
@@ -94,7 +114,7 @@ pub fn tick(
             catch_up: task.catch_up(),
             max_age: task.catch_up_max_age.map(|d| d.chrono()),
         };
-        let p = plan::plan(&schedule, tz, due_at, now, &policy, last_tick);
+        let p = plan::plan(&schedule, tz, due_at, now, &policy, gap.as_ref());
         for (slot, verdict) in p.slots {
             match verdict {
                 Verdict::Claim(trigger) => {

@@ -30,6 +30,7 @@ pub struct Kit {
     pub home: PathBuf,
     pub db: PathBuf,
     now: Option<String>,
+    slept: Option<String>,
 }
 
 /// What a finished command gave back.
@@ -180,12 +181,20 @@ impl Kit {
             home,
             db,
             now: None,
+            slept: None,
         }
     }
 
     /// Sets the injected clock for every later command.
     pub fn at(&mut self, now: &str) -> &mut Kit {
         self.now = Some(now.to_string());
+        self
+    }
+
+    /// Sets the injected sleep counter (`KIT_SLEPT`, seconds the machine has
+    /// slept since boot) for every later command.
+    pub fn slept(&mut self, seconds: &str) -> &mut Kit {
+        self.slept = Some(seconds.to_string());
         self
     }
 
@@ -221,6 +230,9 @@ impl Kit {
         // mechanisms macOS relies on (kit_db::platform).
         if let Some(p) = std::env::var_os("KIT_PLATFORM") {
             c.env("KIT_PLATFORM", p);
+        }
+        if let Some(s) = &self.slept {
+            c.env("KIT_SLEPT", s);
         }
         Cmd {
             inner: c,

@@ -132,7 +132,9 @@ fn keep_state(conn: &rusqlite::Connection, now: clock::Instant) -> anyhow::Resul
         ));
     };
     let age = hb.age(now).unwrap_or(chrono::Duration::MAX);
-    if !hb.process_alive() || age >= KEEP_STALE {
+    // Sleep since the beat is not kit-keep's silence: it beats on wake.
+    let awake = hb.awake_age(now).unwrap_or(chrono::Duration::MAX);
+    if !hb.process_alive() || awake >= KEEP_STALE {
         return Ok(Some(format!(
             "kit-keep is not running (last heartbeat {} ago, pid {})",
             clock::human_age(age.max(chrono::Duration::zero())),

@@ -7,9 +7,11 @@ use std::os::raw::{c_int, c_void};
 
 mod clone;
 mod dbwatch;
+mod sleep;
 
 pub use clone::{start_child, ChildStack};
 pub use dbwatch::DbWatch;
+pub use sleep::{since_boot, slept_since_boot};
 
 pub const NAME: &str = "linux";
 

@@ -13,12 +13,14 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::raw::{c_int, c_void};
 
 mod dbwatch;
+mod sleep;
 
 pub use dbwatch::DbWatch;
 pub use portable::{
     child_cloexec_from_3, child_die_with_parent, lock_holders, pipe_cloexec, reserved_by_libc,
     start_child, ChildStack, LimitResource, SIGNAL_END,
 };
+pub use sleep::{since_boot, slept_since_boot};
 
 /// RLIMIT_AS is RLIMIT_RSS on Darwin, and the kernel does not enforce it:
 /// a task's `limits.as` is reported as ignored (`Limits::ignored_here`).

@@ -17,6 +17,7 @@
 //! | live members of a group | `/proc` scan | `proc_listpgrppids` | `killpg(pgid, 0)` |
 //! | unrecorded daemons (kit-keep sweep) | `/proc/PID/environ` | `KERN_PROCARGS2` | none |
 //! | size of a malloc block | `malloc_usable_size` | `malloc_size` | — |
+//! | time slept since boot | `CLOCK_BOOTTIME − CLOCK_MONOTONIC` | `mach_continuous_time − mach_absolute_time` | unknown |
 //! | who holds the DB's write lock | `/proc/locks` | not found (said so) | not found |
 //!
 //! `KIT_PLATFORM=portable` (read once per process) makes the Linux build
@@ -150,6 +151,18 @@ pub fn lock_holders(path: &Path) -> Vec<i32> {
 /// A process's command line (arguments joined by spaces), for messages.
 pub fn process_command(pid: i32) -> Option<String> {
     native::process_command(pid).filter(|c| !c.is_empty())
+}
+
+/// Time the machine slept since boot (`crate::sleep_clock` wraps it with
+/// the `KIT_SLEPT` injection). Native even when forced portable: it is a
+/// reading, not a mechanism.
+pub(crate) fn slept_since_boot() -> Option<std::time::Duration> {
+    native::slept_since_boot()
+}
+
+/// Time since boot, sleep included.
+pub(crate) fn since_boot() -> Option<std::time::Duration> {
+    native::since_boot()
 }
 
 /// A pipe with both ends close-on-exec (atomically where the OS can).

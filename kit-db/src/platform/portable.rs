@@ -86,6 +86,15 @@ pub fn process_command(_pid: i32) -> Option<String> {
     None
 }
 
+/// No portable clock that counts sleep apart from one that does not.
+pub fn slept_since_boot() -> Option<std::time::Duration> {
+    None
+}
+
+pub fn since_boot() -> Option<std::time::Duration> {
+    None
+}
+
 /// No portable way to list who holds a lock.
 pub fn lock_holders(_path: &Path) -> Vec<i32> {
     Vec::new()

@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -157,4 +157,11 @@ CREATE VIEW failing_tasks AS
            t.enabled, t.disabled_reason
     FROM supervisor_recovery r LEFT JOIN supervisor_tasks t ON t.name = r.task
     WHERE r.state <> 'ok' OR r.streak > 0;
+"#;
+
+/// Each heartbeat records the time the machine had slept since boot, so a
+/// gap between beats can be told apart: sleep, or the tool not running
+/// (kit_db::gap).
+const V2: &str = r#"
+ALTER TABLE supervisor_heartbeats ADD COLUMN slept_ms INTEGER; -- slept since boot at beat_at (NULL = unknown)
 "#;

@@ -12,12 +12,13 @@ mod print;
 pub use parts::{day_bounds, running_and_queued, streak};
 pub use print::print;
 
+use super::why::gap_words;
 use super::Ctx;
 use crate::output::{local_time, thousands};
 use chrono::Duration;
 use kit_db::clock::{self, Instant};
 use kit_db::settings::Settings;
-use kit_db::Store;
+use kit_db::{state, Store};
 use parts::{beat, daemons, failing, notifications, today};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -53,6 +54,9 @@ pub struct Status {
     pub failing: Vec<Failing>,
     pub heartbeats: Vec<Beat>,
     pub notifications: Notifications,
+    /// kit-tick's latest gap today (long enough to miss slots) and what it
+    /// was: the machine asleep, or kit-tick not started.
+    pub tick_gap: Option<kit_db::gap::Gap>,
     /// Everything worth a look, most serious first.
     pub problems: Vec<Problem>,
 }
@@ -111,6 +115,9 @@ pub struct Beat {
     pub tool: String,
     pub beat_at: Option<String>,
     pub age_seconds: Option<i64>,
+    /// How much of that age the machine slept (from the boot's sleep
+    /// counter; null when unknown or after a restart).
+    pub slept_seconds: Option<i64>,
     pub stale_after_seconds: Option<i64>,
     pub stale: bool,
     /// Whether kit needs this tool now (kit-tick when timed tasks exist,
@@ -237,13 +244,45 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
     for b in heartbeats.iter().filter(|b| b.needed && b.stale) {
         let why = match (&b.beat_at, b.age_seconds) {
             (Some(at), Some(age)) => format!(
-                "its last heartbeat is {} old ({})",
+                "its last heartbeat is {} old ({}){}",
                 clock::human_age(Duration::seconds(age)),
-                local_time(at, zone)
+                local_time(at, zone),
+                match b.slept_seconds.filter(|s| *s >= 60) {
+                    Some(s) => format!(
+                        ", and the machine was asleep for {} of that",
+                        clock::human_age(Duration::seconds(s))
+                    ),
+                    None => String::new(),
+                }
             ),
             _ => "it has never run on this database".to_string(),
         };
         problems.push(attention(format!("{} is not running: {why}", b.tool)));
+    }
+    // Sleep versus a stalled kit-tick: the latest gap today, and a sleep
+    // since the last tick that no tick has followed yet.
+    let tick_gap = state::get(conn, "tick.last_gap")?
+        .and_then(|j| serde_json::from_str::<kit_db::gap::Gap>(&j).ok())
+        .filter(|g| g.to >= today.from);
+    if let Some(g) = &tick_gap {
+        if let (Some(a), Some(b)) = (clock::parse_stored(&g.from), clock::parse_stored(&g.to)) {
+            problems.push(notice(format!(
+                "{}; slots due then were missed or caught up per catch_up",
+                gap_words(Some(g.cause), a, b, g.slept_seconds, zone)
+            )));
+        }
+    }
+    if let Some(b) = heartbeats
+        .iter()
+        .find(|b| b.tool == "kit-tick" && b.needed && !b.stale)
+    {
+        if let (Some(at), Some(s)) = (&b.beat_at, b.slept_seconds.filter(|s| *s >= 60)) {
+            problems.push(notice(format!(
+                "the machine was asleep for {} since kit-tick last ran ({}); kit-tick runs again within a minute of the wake",
+                clock::human_age(Duration::seconds(s)),
+                local_time(at, zone)
+            )));
+        }
     }
     let heartbeats: Vec<Beat> = heartbeats
         .into_iter()
@@ -288,6 +327,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         failing,
         heartbeats,
         notifications,
+        tick_gap,
         problems,
     })
 }

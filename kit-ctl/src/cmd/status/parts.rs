@@ -4,6 +4,7 @@
 use super::{Beat, DaemonState, Daemons, Failing, Notifications, Today, FAILURES};
 use chrono::{Duration, NaiveTime, TimeZone};
 use kit_db::clock::{self, Instant};
+use kit_db::gap::Slept;
 use kit_db::state;
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
@@ -179,7 +180,17 @@ pub(super) fn beat(
     // kit-keep is long-lived: a fresh beat from a process that is gone
     // (kill -9 a second ago) is already a stale one.
     let gone = tool == "kit-keep" && hb.as_ref().is_some_and(|h| !h.process_alive());
-    let stale = match (stale_after, age) {
+    // Sleep is not a stall: the limit counts only the time the machine was
+    // up since the beat (kit_db::gap).
+    let slept = match hb.as_ref().map(|h| h.slept_since()) {
+        Some(Slept::Known(s)) => Some(s),
+        _ => None,
+    };
+    let awake = hb
+        .as_ref()
+        .and_then(|h| h.awake_age(now))
+        .map(|d| d.max(Duration::zero()));
+    let stale = match (stale_after, awake) {
         (Some(limit), Some(a)) => a >= limit || gone,
         (Some(_), None) => true,
         (None, _) => false,
@@ -188,6 +199,7 @@ pub(super) fn beat(
         tool: tool.to_string(),
         beat_at: hb.map(|h| h.beat_at),
         age_seconds: age.map(|a| a.num_seconds()),
+        slept_seconds: slept.map(|s| s.num_seconds()),
         stale_after_seconds: stale_after.map(|d| d.num_seconds()),
         stale,
         needed,

@@ -117,6 +117,10 @@ pub fn print(s: &Status) -> String {
                 Some(a) => format!("{} ago", clock::human_age(Duration::seconds(a))),
                 None => "never".to_string(),
             };
+            let age = match b.slept_seconds.filter(|s| *s >= 60) {
+                Some(s) => format!("{age} (asleep {})", clock::human_age(Duration::seconds(s))),
+                None => age,
+            };
             if b.stale && b.needed {
                 format!("{} {age} ({})", b.tool, paint("stale"))
             } else {

@@ -23,7 +23,7 @@ pub(super) fn daemon(
     let keep = state::heartbeat(conn, "kit-keep")?;
     let keep_up = keep
         .as_ref()
-        .is_some_and(|h| h.age(now).is_some_and(|a| a < KEEP_STALE) && h.process_alive());
+        .is_some_and(|h| h.awake_age(now).is_some_and(|a| a < KEEP_STALE) && h.process_alive());
     o.fact(
         "kit_keep",
         json!({ "beat_at": keep.as_ref().map(|h| &h.beat_at), "running": keep_up }),

@@ -11,7 +11,7 @@ mod recovery;
 mod slot;
 mod timed;
 
-pub use slot::Gap;
+pub use slot::{gap_words, Gap};
 
 use super::Ctx;
 use crate::output::{local, relative};
@@ -27,8 +27,9 @@ use serde_json::Value;
 pub struct Why {
     pub task: String,
     /// The main reason, one of: disabled, escalated, tick_not_running,
-    /// not_due, queued, running, ran, failed, skipped, missed, caught_up,
-    /// cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
+    /// asleep (the machine slept since kit-tick's last run), restarted (it
+    /// restarted since, minutes ago), not_due, queued, running, ran,
+    /// failed, skipped, missed, caught_up, cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
     /// daemon_error, daemon_not_started, keep_not_running.
     pub case: String,
     pub text: String,

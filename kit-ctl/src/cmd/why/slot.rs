@@ -4,6 +4,7 @@ use super::Out;
 use crate::output::{duration_ms, local};
 use kit_db::clock;
 use kit_db::exec::{self, Execution};
+use kit_db::gap::Cause;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -37,9 +38,13 @@ pub(super) fn describe_slot(
                 .unwrap_or_default();
             if gap.from.is_some() {
                 o.say(format!(
-                    "Its last slot, {slot}, was missed while kit-tick was not running ({}){}{rest}.",
+                    "Its last slot, {slot}, was missed: {}{}{rest}.",
                     gap.words(o),
-                    if n > 1 { format!("; {n} slots were missed in that gap") } else { String::new() },
+                    if n > 1 {
+                        format!("; {n} slots were missed in that gap")
+                    } else {
+                        String::new()
+                    },
                 ));
             } else {
                 o.say(format!(
@@ -79,7 +84,7 @@ pub(super) fn describe_slot(
                 );
                 o.fact("gap", &gap);
                 format!(
-                    "Its last slot, {slot}, was due while kit-tick was not running ({}) and was caught up at {} \
+                    "Its last slot, {slot}, was due while {} and was caught up at {} \
                      (catch_up = once runs the latest missed slot): it ",
                     gap.words(o),
                     o.when(s.started_at.as_deref().unwrap_or(&s.created_at))
@@ -185,11 +190,17 @@ fn late_by_failed_ticks(o: &mut Out, conn: &Connection, s: &Execution) -> anyhow
     Ok(())
 }
 
-/// kit-tick's explanation of a gap: "kit-tick did not run from A to B; ...".
+/// kit-tick's explanation of a gap, read from a missed row's reason:
+/// "the machine was asleep from A to B; …", "kit-tick was not started from
+/// A to B; …" (see kit_db::gap).
 #[derive(Debug, Clone, Serialize)]
 pub struct Gap {
     pub from: Option<String>,
     pub to: String,
+    /// asleep, not_started, partly_asleep, restarted, unknown (none when
+    /// the reason names no gap).
+    pub cause: Option<Cause>,
+    pub slept_seconds: Option<i64>,
     /// What the reason says beyond the gap (the catch-up policy).
     pub rest: Option<String>,
 }
@@ -201,33 +212,66 @@ impl Gap {
             Some((h, r)) => (h, Some(r.to_string())),
             None => (body, None),
         };
-        if let Some(span) = head.strip_prefix("kit-tick did not run from ") {
-            if let Some((a, b)) = span.split_once(" to ") {
-                return Gap {
-                    from: Some(a.trim().to_string()),
-                    to: b.trim().to_string(),
-                    rest,
-                };
-            }
-        }
-        Gap {
-            from: None,
-            to: recorded_at.to_string(),
-            rest,
+        match kit_db::gap::Gap::parse(head) {
+            Some(g) => Gap {
+                from: Some(g.from),
+                to: g.to,
+                cause: Some(g.cause),
+                slept_seconds: g.slept_seconds,
+                rest,
+            },
+            None => Gap {
+                from: None,
+                to: recorded_at.to_string(),
+                cause: None,
+                slept_seconds: None,
+                rest,
+            },
         }
     }
 
-    fn words(&self, o: &Out) -> String {
-        let to = clock::parse_stored(&self.to);
-        match (self.from.as_deref().and_then(clock::parse_stored), to) {
-            (Some(a), Some(b)) => format!(
-                "from {} to {}, {}",
-                local(a, o.zone),
-                local(b, o.zone),
-                clock::human_age(b - a)
-            ),
-            _ => format!("until {}", o.when(&self.to)),
+    /// What happened in the gap, in the task's zone: "the machine was
+    /// asleep from 2025-06-01 01:10 CEST to 2025-06-01 07:02 CEST (5h52m)".
+    pub(super) fn words(&self, o: &Out) -> String {
+        match (
+            self.from.as_deref().and_then(clock::parse_stored),
+            clock::parse_stored(&self.to),
+        ) {
+            (Some(a), Some(b)) => gap_words(self.cause, a, b, self.slept_seconds, o.zone),
+            _ => format!("kit-tick was not running until {}", o.when(&self.to)),
         }
+    }
+}
+
+/// A gap between ticks for people, in `zone` (`why` and `status`).
+pub fn gap_words(
+    cause: Option<Cause>,
+    a: clock::Instant,
+    b: clock::Instant,
+    slept_seconds: Option<i64>,
+    zone: chrono_tz::Tz,
+) -> String {
+    let span = format!(
+        "from {} to {} ({})",
+        local(a, zone),
+        local(b, zone),
+        clock::human_age(b - a)
+    );
+    let slept = chrono::Duration::seconds(slept_seconds.unwrap_or(0));
+    match cause {
+        Some(Cause::Asleep) => format!("the machine was asleep {span}"),
+        Some(Cause::NotStarted) => {
+            format!("kit-tick was not started {span} while the machine was awake")
+        }
+        Some(Cause::PartlyAsleep) => format!(
+            "kit-tick was not started for {} of the time {span}; the machine was asleep for the rest, {}",
+            kit_db::gap::words((b - a - slept).max(chrono::Duration::zero())),
+            kit_db::gap::words(slept)
+        ),
+        Some(Cause::Restarted) => {
+            format!("kit-tick did not run {span}, and the machine restarted in between")
+        }
+        _ => format!("kit-tick was not running {span}"),
     }
 }
 
@@ -273,6 +317,19 @@ mod tests {
             g.rest.as_deref(),
             Some("catch_up = none, so missed slots are not run")
         );
+        assert_eq!(g.cause, Some(kit_db::gap::Cause::Unknown));
+    }
+
+    #[test]
+    fn a_sleep_is_read_from_the_reason() {
+        let g = Gap::from_reason(
+            "missed: the machine was asleep from 2025-06-01T01:10:00.000Z to 2025-06-01T07:02:00.000Z; \
+             catch_up = once ran only the latest missed slot (2025-06-01T07:00:00.000Z)",
+            "2025-06-01T07:02:00.000Z",
+        );
+        assert_eq!(g.cause, Some(kit_db::gap::Cause::Asleep));
+        assert_eq!(g.from.as_deref(), Some("2025-06-01T01:10:00.000Z"));
+        assert_eq!(g.to, "2025-06-01T07:02:00.000Z");
     }
 
     #[test]

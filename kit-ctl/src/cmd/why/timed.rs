@@ -5,6 +5,7 @@ use super::Out;
 use crate::cmd::status::TICK_STALE;
 use kit_db::clock::{self, Instant};
 use kit_db::exec::{self, Execution};
+use kit_db::gap::{Slept, SLEEP_NOISE};
 use kit_db::settings::Settings;
 use kit_db::state::{self, Heartbeat};
 use kit_db::task::{CatchUp, TaskRow};
@@ -35,7 +36,40 @@ pub(super) fn timed(
             // Never evaluated: only a problem if kit-tick is not ticking.
             None => tick_stale(tick.as_ref(), now),
         };
-        if unclaimed && row.task.schedule.trim() != "@reboot" {
+        // Asleep (or restarted) since kit-tick's last beat, read now from
+        // the sleep counter: nothing is wrong, the first tick after the wake
+        // (or the boot) claims it.
+        let pause = tick
+            .as_ref()
+            .filter(|h| !tick_stale(Some(h), now))
+            .and_then(|h| match h.slept_since() {
+                Slept::Known(s) if s >= SLEEP_NOISE => Some((
+                    format!(
+                        "the machine was asleep for {} since kit-tick last ran",
+                        clock::human_age(s)
+                    ),
+                    "wake",
+                    "asleep",
+                )),
+                Slept::Restarted(Some(up)) => Some((
+                    format!(
+                        "the machine restarted {} ago, after kit-tick last ran",
+                        clock::human_age(up)
+                    ),
+                    "boot",
+                    "restarted",
+                )),
+                _ => None,
+            });
+        if let (true, Some((what, event, c)), Some(h)) = (unclaimed, pause, tick.as_ref()) {
+            o.say(format!(
+                "Its slot at {} has not been claimed yet: {what} ({}), \
+                 and kit-tick runs again within a minute of the {event}.",
+                o.at(&clock::fmt(due.unwrap_or(now))),
+                o.when(&h.beat_at)
+            ));
+            case = Some(c.into());
+        } else if unclaimed && row.task.schedule.trim() != "@reboot" {
             let since = match &tick {
                 Some(h) => format!("kit-tick has not run since {}", o.at(&h.beat_at)),
                 None => "kit-tick has never run on this database".to_string(),
@@ -136,18 +170,22 @@ pub(super) fn latest_other(
         .optional()?)
 }
 
-/// The last attempt of a slot's run (itself when it was not retried).
-/// Retries are recorded after the first attempt, so the search is a range
-/// of the (task, id) index, not a scan for `retry_of`.
+/// Whether kit-tick's heartbeat is older than TICK_STALE, counting only the
+/// time the machine was up: sleep is not a stall.
 pub(super) fn tick_stale(h: Option<&Heartbeat>, now: Instant) -> bool {
-    h.and_then(|h| h.age(now)).is_none_or(|a| a >= TICK_STALE)
+    h.and_then(|h| h.awake_age(now))
+        .is_none_or(|a| a >= TICK_STALE)
 }
 
 pub(super) fn tick_fact(h: Option<&Heartbeat>, now: Instant) -> Value {
     match h {
         Some(h) => {
+            let slept = match h.slept_since() {
+                Slept::Known(s) => Some(s.num_seconds()),
+                _ => None,
+            };
             json!({ "beat_at": h.beat_at, "age_seconds": h.age(now).map(|a| a.num_seconds()),
-                           "stale": tick_stale(Some(h), now) })
+                    "slept_seconds": slept, "stale": tick_stale(Some(h), now) })
         }
         None => Value::Null,
     }
