@@ -32,10 +32,22 @@ struct Changed {
 pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
     // Everything is checked before anything is written: a bad file applies nothing.
     let f = file::load(&a.file)?;
+    apply_loaded(ctx, &f, &a.file.display().to_string(), a.prune, a.dry_run)
+}
+
+/// Applies a checked task file in one transaction and prints what changed;
+/// `apply` and `import --apply` both end here. `label` names the source.
+pub fn apply_loaded(
+    ctx: &Ctx,
+    f: &TaskFile,
+    label: &str,
+    prune: bool,
+    dry_run: bool,
+) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let now = ctx.now()?;
-    let changes = if a.dry_run {
-        preview(&store, &f, a.prune)?
+    let changes = if dry_run {
+        preview(&store, f, prune)?
     } else {
         store.write(|tx| {
             let mut changes = Vec::new();
@@ -48,7 +60,7 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
                     change: repo::upsert(tx, t, now)?,
                 });
             }
-            if a.prune {
+            if prune {
                 let declared: std::collections::HashSet<&str> =
                     f.tasks.iter().map(|t| t.name.as_str()).collect();
                 for name in repo::names(tx)? {
@@ -64,9 +76,7 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
         })?
     };
     if ctx.json {
-        print_json(
-            &serde_json::json!({ "file": a.file, "dry_run": a.dry_run, "changes": changes }),
-        );
+        print_json(&serde_json::json!({ "file": label, "dry_run": dry_run, "changes": changes }));
     } else {
         let mut unchanged = 0;
         for c in &changes {
@@ -77,10 +87,9 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
                 Change::Removed => println!("removed   {}", c.name),
             }
         }
-        let verb = if a.dry_run { "would apply" } else { "applied" };
+        let verb = if dry_run { "would apply" } else { "applied" };
         println!(
-            "{verb} {}: {} tasks, {} changed, {unchanged} unchanged",
-            a.file.display(),
+            "{verb} {label}: {} tasks, {} changed, {unchanged} unchanged",
             f.tasks.len(),
             changes.len() - unchanged
         );
