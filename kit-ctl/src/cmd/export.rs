@@ -3,6 +3,7 @@
 //! (`--format kubernetes`, see `crate::interop::kubernetes`).
 
 use super::Ctx;
+use crate::interop::kubernetes as k8s;
 use clap::{Args, ValueEnum};
 use kit_db::task::repo;
 
@@ -15,7 +16,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// toml (a task file) or kubernetes (CronJobs and Deployments, YAML)
+    /// toml (a task file) or kubernetes (CronJobs and Deployments as YAML; --json: a List)
     #[arg(long, value_enum, default_value = "toml")]
     pub format: Format,
     /// The container image that runs the commands (required for kubernetes)
@@ -36,12 +37,20 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<i32> {
                 .into_iter()
                 .map(|r| r.task)
                 .collect();
-            let opts = crate::interop::kubernetes::Options {
+            let opts = k8s::Options {
                 image: a.image.unwrap_or_default(),
                 namespace: a.namespace,
                 timezone: settings.timezone.clone(),
             };
-            print!("{}", crate::interop::kubernetes::render(&tasks, &opts));
+            let (objects, skipped) = k8s::objects(&tasks, &opts);
+            for s in &skipped {
+                eprintln!("kit-ctl: export: not exported: {s}");
+            }
+            if ctx.json {
+                kit_db::cli::print_json(&k8s::list(&objects));
+            } else {
+                print!("{}", k8s::render(&objects, &skipped));
+            }
             Ok(0)
         }
     }
