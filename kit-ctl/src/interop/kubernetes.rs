@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn intervals_that_divide_an_hour_or_a_day_become_cron() {
-        let m = |n| Duration::from_secs(n * 60);
+        let m = |n: u64| Duration::from_secs(n * 60);
         assert_eq!(every_as_cron(m(10)).as_deref(), Some("*/10 * * * *"));
         assert_eq!(every_as_cron(m(120)).as_deref(), Some("0 */2 * * *"));
         assert_eq!(every_as_cron(m(1440)).as_deref(), Some("0 0 * * *"));
