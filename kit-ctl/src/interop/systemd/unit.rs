@@ -31,6 +31,7 @@ impl Unit {
             let mut line = raw.trim().to_string();
             while line.ends_with('\\') {
                 line.pop();
+                line.truncate(line.trim_end().len());
                 match lines.next() {
                     Some((_, more)) => {
                         line.push(' ');
