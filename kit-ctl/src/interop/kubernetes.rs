@@ -89,7 +89,7 @@ fn expand_macro(s: &str) -> Option<&'static str> {
 /// day evenly (the rhythm then restarts at each hour or day, as cron's does).
 fn every_as_cron(d: Duration) -> Option<String> {
     let m = d.as_secs() / 60;
-    if d.as_secs() % 60 != 0 || m == 0 {
+    if !d.as_secs().is_multiple_of(60) || m == 0 {
         return None;
     }
     match m {
