@@ -15,13 +15,17 @@
 //!   an event (`WatchPaths`...), which kit has no trigger for: not imported.
 //! - Anything else the job says is named as lossy, key by key.
 
+mod calendar;
+mod source;
+
 use super::names::{self, Names};
-use super::{check, Entry, Imported, Lossy, Origin};
+use super::{check, Entry, Imported};
+use calendar::{calendar, slot};
 use kit_db::task::file::FileError;
-use kit_db::task::{Command, Task};
+use kit_db::task::Task;
 use kit_db::units::Dur;
-use plist::{Dictionary, Value};
-use std::collections::BTreeSet;
+use plist::Value;
+use source::{boolean, command, integer, parse, string};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,215 +39,6 @@ pub fn import(paths: &[PathBuf]) -> Result<Imported, FileError> {
 }
 
 /// A plist being read: where its keys are, for messages.
-struct Source<'a> {
-    path: &'a Path,
-    /// The XML text; None for a binary plist (which has no lines).
-    text: Option<String>,
-}
-
-impl Source<'_> {
-    /// The line of `<key>KEY</key>` (its first), for messages.
-    fn at(&self, key: &str) -> Origin {
-        let line = self.text.as_deref().and_then(|t| {
-            let i = t.find(&format!("<key>{key}</key>"))?;
-            Some(t[..i].matches('\n').count() + 1)
-        });
-        Origin::new(self.path, line)
-    }
-    fn whole(&self) -> Origin {
-        Origin::new(self.path, None)
-    }
-}
-
-fn parse(path: &Path) -> Result<(Source<'_>, Dictionary), FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError {
-        path: path.to_path_buf(),
-        line: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    let binary = bytes.starts_with(b"bplist");
-    let src = Source {
-        path,
-        text: (!binary).then(|| String::from_utf8_lossy(&bytes).into_owned()),
-    };
-    let value = Value::from_reader(std::io::Cursor::new(&bytes)).map_err(|e| {
-        // plist's messages end "(offset N)": make that a line for XML.
-        let msg = e.to_string();
-        let (kind, offset) = match msg.rsplit_once(" (offset ") {
-            Some((k, o)) => (k.to_string(), o.trim_end_matches(')').parse::<usize>().ok()),
-            None => (msg.clone(), None),
-        };
-        let line = src.text.as_deref().zip(offset).map(|(t, o)| {
-            let o = o.min(t.len());
-            t.as_bytes()[..o].iter().filter(|b| **b == b'\n').count() + 1
-        });
-        let what = if binary { "binary" } else { "XML" };
-        FileError {
-            path: path.to_path_buf(),
-            line,
-            message: format!("not a valid {what} property list: {kind}"),
-        }
-    })?;
-    match value {
-        Value::Dictionary(d) => Ok((src, d)),
-        _ => Err(src
-            .whole()
-            .error("not a launchd job: the top level is not a dictionary")),
-    }
-}
-
-fn string(src: &Source, d: &Dictionary, key: &str) -> Result<Option<String>, FileError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(src.at(key).error(format!("{key}: expected a string"))),
-    }
-}
-
-fn boolean(src: &Source, d: &Dictionary, key: &str) -> Result<Option<bool>, FileError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(Value::Boolean(b)) => Ok(Some(*b)),
-        Some(_) => Err(src
-            .at(key)
-            .error(format!("{key}: expected <true/> or <false/>"))),
-    }
-}
-
-fn integer(src: &Source, key: &str, v: &Value) -> Result<i64, FileError> {
-    match v {
-        Value::Integer(i) => i.as_signed(),
-        _ => None,
-    }
-    .ok_or_else(|| src.at(key).error(format!("{key}: expected an integer")))
-}
-
-fn command(src: &Source, d: &Dictionary, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
-    let program = string(src, d, "Program")?;
-    let args = match d.get("ProgramArguments") {
-        None => None,
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|v| v.as_string().map(str::to_string))
-                .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| {
-                    src.at("ProgramArguments")
-                        .error("ProgramArguments: expected an array of strings")
-                })?,
-        ),
-        Some(_) => {
-            return Err(src
-                .at("ProgramArguments")
-                .error("ProgramArguments: expected an array of strings"))
-        }
-    };
-    let argv = match (program, args) {
-        (None, None) => {
-            return Err(src
-                .whole()
-                .error("not a launchd job: neither Program nor ProgramArguments"))
-        }
-        (Some(p), None) => vec![p],
-        (Some(p), Some(mut a)) => {
-            if a.first().is_some_and(|a0| a0 != &p) {
-                lossy.push(src.at("Program").lossy(format!(
-                    "Program {p} runs with argv[0] {:?}; kit runs it with argv[0] = the program",
-                    a[0]
-                )));
-            }
-            if a.is_empty() {
-                a.push(p);
-            } else {
-                a[0] = p;
-            }
-            a
-        }
-        (None, Some(a)) => a,
-    };
-    if argv.first().is_none_or(|p| p.is_empty()) {
-        return Err(src
-            .at("ProgramArguments")
-            .error("ProgramArguments: empty, no program to run"));
-    }
-    Ok(Command::Argv(argv))
-}
-
-/// One calendar dict as cron fields (minute hour day month weekday), None
-/// standing for a wildcard.
-type Slot = [Option<i64>; 5];
-
-const CAL_KEYS: [(&str, i64, i64); 5] = [
-    ("Minute", 0, 59),
-    ("Hour", 0, 23),
-    ("Day", 1, 31),
-    ("Month", 1, 12),
-    ("Weekday", 0, 7),
-];
-
-fn slot(src: &Source, d: &Dictionary) -> Result<Slot, FileError> {
-    let at = || src.at("StartCalendarInterval");
-    for k in d.keys() {
-        if !CAL_KEYS.iter().any(|(name, ..)| name == k) {
-            return Err(at().error(format!(
-                "StartCalendarInterval: unknown key {k:?} (Minute, Hour, Day, Weekday, Month)"
-            )));
-        }
-    }
-    let mut s: Slot = [None; 5];
-    for (i, (key, lo, hi)) in CAL_KEYS.iter().enumerate() {
-        if let Some(v) = d.get(key) {
-            let n = integer(src, "StartCalendarInterval", v)?;
-            if n < *lo || n > *hi {
-                return Err(at().error(format!(
-                    "StartCalendarInterval: {key} {n} is out of range {lo}-{hi}"
-                )));
-            }
-            // Weekday 7 is Sunday, like 0.
-            s[i] = Some(if i == 4 && n == 7 { 0 } else { n });
-        }
-    }
-    Ok(s)
-}
-
-fn cron(fields: &[BTreeSet<i64>; 5], wild: &[bool; 5]) -> String {
-    (0..5)
-        .map(|i| {
-            if wild[i] {
-                "*".to_string()
-            } else {
-                let v: Vec<String> = fields[i].iter().map(|n| n.to_string()).collect();
-                v.join(",")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The cron expressions for a set of calendar dicts: one when they form a
-/// cross product of per-field values, else one per dict.
-fn calendar(slots: &[Slot]) -> Vec<String> {
-    let distinct: BTreeSet<Slot> = slots.iter().copied().collect();
-    let wild: [bool; 5] = std::array::from_fn(|i| distinct.iter().all(|s| s[i].is_none()));
-    let mixed = (0..5).any(|i| !wild[i] && distinct.iter().any(|s| s[i].is_none()));
-    let fields: [BTreeSet<i64>; 5] =
-        std::array::from_fn(|i| distinct.iter().filter_map(|s| s[i]).collect());
-    let product: usize = (0..5)
-        .filter(|i| !wild[*i])
-        .map(|i| fields[i].len())
-        .product();
-    if !mixed && product == distinct.len() {
-        return vec![cron(&fields, &wild)];
-    }
-    distinct
-        .iter()
-        .map(|s| {
-            let f: [BTreeSet<i64>; 5] = std::array::from_fn(|i| s[i].into_iter().collect());
-            let w: [bool; 5] = std::array::from_fn(|i| s[i].is_none());
-            cron(&f, &w)
-        })
-        .collect()
-}
-
 /// Keys this importer reads; everything else is named as lossy.
 const HANDLED: [&str; 13] = [
     "Label",
@@ -433,27 +228,4 @@ fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calendar_arrays_merge_when_they_are_a_cross_product() {
-        let s = |m, h| [Some(m), Some(h), None, None, None];
-        assert_eq!(calendar(&[s(0, 8), s(0, 12)]), ["0 8,12 * * *"]);
-        assert_eq!(
-            calendar(&[s(0, 8), s(30, 8), s(0, 12), s(30, 12)]),
-            ["0,30 8,12 * * *"]
-        );
-        assert_eq!(
-            calendar(&[s(0, 8), s(30, 12)]),
-            ["0 8 * * *", "30 12 * * *"]
-        );
-        assert_eq!(
-            calendar(&[[None, Some(4), None, None, None]]),
-            ["* 4 * * *"]
-        );
-    }
 }
