@@ -12,6 +12,8 @@ pub mod crontab;
 pub mod kubernetes;
 pub mod launchd;
 pub mod names;
+#[cfg(test)]
+mod props;
 pub mod systemd;
 pub mod yaml;
 

@@ -44,11 +44,7 @@ pub fn command(u: &Unit, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
                 "ExecStart uses $VARIABLES: run by /bin/sh, whose word splitting differs from systemd's",
             ));
         }
-        if let Some(spec) = argv.iter().find_map(|a| {
-            a.match_indices('%')
-                .map(|(i, _)| &a[i..(i + 2).min(a.len())])
-                .find(|m| *m != "%%")
-        }) {
+        if let Some(spec) = argv.iter().find_map(|a| specifier(a)) {
             lossy.push(at.lossy(format!("ExecStart specifier {spec}: not expanded by kit")));
         }
         let argv: Vec<String> = argv.into_iter().map(|a| a.replace("%%", "%")).collect();
@@ -79,4 +75,31 @@ pub fn command(u: &Unit, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
         .collect::<Vec<_>>()
         .join(" && ");
     Ok(Command::Shell(line))
+}
+
+/// The first `%X` specifier in `a` (`%%` is a literal `%`, not one).
+fn specifier(a: &str) -> Option<String> {
+    let mut chars = a.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('%') => {}
+                Some(x) => return Some(format!("%{x}")),
+                None => return Some("%".into()),
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specifiers_but_not_escaped_percents() {
+        assert_eq!(specifier("date +%%F"), None);
+        assert_eq!(specifier("%%x %h"), Some("%h".into()));
+        assert_eq!(specifier("%é"), Some("%é".into()));
+    }
 }

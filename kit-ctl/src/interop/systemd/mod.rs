@@ -19,6 +19,10 @@ mod calendar;
 mod exec;
 mod unit;
 
+/// For the never-panics property test.
+#[cfg(test)]
+pub(crate) use calendar::to_cron as calendar_to_cron;
+
 use super::names::Names;
 use super::{check, Entry, Imported, Lossy};
 use exec::command;
