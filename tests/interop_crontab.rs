@@ -137,6 +137,17 @@ fn cronie_example_imports_and_applies_through_apply() {
     assert!(out.stdout.contains("applied import crontab: 5 tasks"));
     let export = |k: &Kit| k.ctl().arg("export").ok().stdout;
     assert_eq!(export(&kit), export(&other));
+    // Importing again changes nothing.
+    let again = kit
+        .ctl()
+        .args(["import", "crontab", "--apply"])
+        .arg(&path)
+        .ok();
+    assert!(
+        again.stdout.contains("5 tasks, 0 changed, 5 unchanged"),
+        "{}",
+        again.stdout
+    );
     let tasks = kit.ctl().args(["export", "--json"]).ok().json();
     let tasks = tasks["task"].as_array().unwrap();
     let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();

@@ -116,7 +116,12 @@ fn a_scheduled_task_maps_every_field_onto_its_cronjob() {
     assert_eq!(c["workingDir"], "/srv/scan");
     assert_eq!(
         c["env"],
-        json!([{"name": "A", "value": "1"}, {"name": "SCAN_PROFILE", "value": "nightly"}])
+        json!([
+            {"name": "A", "value": "1"},
+            {"name": "SCAN_PROFILE", "value": "nightly"},
+            // kit-run's TZ: the task's zone.
+            {"name": "TZ", "value": "America/New_York"},
+        ])
     );
 }
 
@@ -170,6 +175,7 @@ fn a_daemon_becomes_a_deployment_with_a_liveness_probe() {
     assert_eq!(pod["terminationGracePeriodSeconds"], 20);
     let c = &pod["containers"][0];
     assert_eq!(c["command"], json!(["node", "relay.js"]));
+    assert_eq!(c["env"], json!([{"name": "TZ", "value": "Europe/Warsaw"}]));
     assert_eq!(
         c["livenessProbe"],
         json!({

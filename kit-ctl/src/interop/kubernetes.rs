@@ -39,7 +39,9 @@ const HEADER: &str = "\
 #   notifications: use the cluster's alerting.
 # - Retries back off 10s, 20s, 40s... up to 6m (kit: retry_delay, doubling).
 # - Commands run in the image with its environment, not kit's clean base
-#   environment; `cwd` must exist in the image.
+#   environment (TZ is set to the task's zone, as kit-run does; KIT_TASK,
+#   KIT_EXECUTION_ID and the other KIT_* variables are not); `cwd` must
+#   exist in the image.
 ";
 
 /// A DNS-label-safe object name (lowercase alphanumerics and '-').
@@ -113,9 +115,14 @@ fn container(name: &str, t: &Task, o: &Options) -> Map<String, Value> {
     c.insert("name".into(), json!(name));
     c.insert("image".into(), json!(o.image));
     c.insert("command".into(), json!(argv(&t.command)));
-    if !t.env.is_empty() {
-        let env: Vec<Value> = t
-            .env
+    // kit-run sets TZ to the task's zone (the task's env may override it);
+    // a container would otherwise get the image's zone, usually UTC.
+    let mut env = t.env.clone();
+    if let Some(tz) = t.timezone.as_ref().or(o.timezone.as_ref()) {
+        env.entry("TZ".into()).or_insert_with(|| tz.clone());
+    }
+    if !env.is_empty() {
+        let env: Vec<Value> = env
             .iter()
             .map(|(k, v)| json!({"name": k, "value": v}))
             .collect();
