@@ -10,8 +10,9 @@
 //!   and notifies failures instead): lossy; `RANDOM_DELAY` (cronie, minutes)
 //!   becomes `jitter`, which differs in when the delay is drawn: lossy.
 //! - `%` ends the command; the rest is the command's standard input, each
-//!   further `%` a newline; `\%` is a literal `%`. kit runs commands with
-//!   stdin from /dev/null, so the text is piped in: `printf '%s' TEXT | (CMD)`.
+//!   further `%` a newline, `\%` a literal `%`, and a final newline added
+//!   when missing (cronie's do_command.c). kit runs commands with stdin
+//!   from /dev/null, so the same bytes are piped in: `printf '%s' TEXT | (CMD)`.
 //! - Comment lines directly above an entry become its description.
 //! - cron never catches up a missed slot and starts a new run even if the
 //!   last one is still going: imported tasks say `catch_up = "none"` and
@@ -151,35 +152,63 @@ fn set_env(
     Ok(())
 }
 
-/// cronie's reading of the command field: up to the first unescaped `%`,
-/// with `\%` made `%`; the rest, `%`s made newlines, is standard input.
+/// cronie's reading of the command field (do_command.c, child_process):
+/// up to the first unescaped `%` is the command, `\%` in it made `%`; the
+/// rest is standard input, written as cronie writes it: `%` → newline,
+/// `\%` → `%`, any other `\x` kept, and a final newline added when the
+/// last character written is not one. No text after the `%` is no input.
 fn split_percent(cmd: &str) -> (String, Option<String>) {
     let mut command = String::new();
-    let mut chars = cmd.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut escaped = false;
+    for (i, c) in cmd.char_indices() {
+        if escaped {
+            if c == '%' {
+                command.pop();
+            }
+            command.push(c);
+            escaped = false;
+            continue;
+        }
         match c {
-            '\\' if chars.peek() == Some(&'%') => {
-                command.push('%');
-                chars.next();
+            '\\' => {
+                command.push(c);
+                escaped = true;
             }
             '%' => {
-                let mut input = String::new();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' if chars.peek() == Some(&'%') => {
-                            input.push('%');
-                            chars.next();
-                        }
-                        '%' => input.push('\n'),
-                        c => input.push(c),
-                    }
-                }
-                return (command, Some(input));
+                let rest = &cmd[i + 1..];
+                return (command, (!rest.is_empty()).then(|| stdin_text(rest)));
             }
             c => command.push(c),
         }
     }
     (command, None)
+}
+
+fn stdin_text(data: &str) -> String {
+    let mut out = String::new();
+    let (mut escaped, mut need_newline) = (false, false);
+    for c in data.chars() {
+        let mut c = c;
+        if escaped {
+            if c != '%' {
+                out.push('\\');
+            }
+        } else if c == '%' {
+            c = '\n';
+        }
+        escaped = c == '\\';
+        if !escaped {
+            out.push(c);
+            need_newline = c != '\n';
+        }
+    }
+    if escaped {
+        out.push('\\');
+    }
+    if need_newline {
+        out.push('\n');
+    }
+    out
 }
 
 /// The comment lines directly above an entry, from the last empty `#`
@@ -300,8 +329,15 @@ mod tests {
         assert_eq!(split_percent("mail -s hi x"), ("mail -s hi x".into(), None));
         assert_eq!(
             split_percent(r"date +\%F%a%b\%c"),
-            ("date +%F".into(), Some("a\nb%c".into()))
+            ("date +%F".into(), Some("a\nb%c\n".into()))
         );
+        // cronie: a backslash escapes only the next character.
+        assert_eq!(
+            split_percent(r"echo \\%x\y"),
+            (r"echo \\".into(), Some("x\\y\n".into()))
+        );
+        assert_eq!(split_percent("cat%a%"), ("cat".into(), Some("a\n".into())));
+        assert_eq!(split_percent("cat%"), ("cat".into(), None));
     }
 
     #[test]
