@@ -284,3 +284,25 @@ fn malformed_jobs_name_the_file_and_the_key_line() {
         .code(2)
         .stderr_has("top level is not a dictionary");
 }
+
+#[test]
+fn the_imported_jobs_fire_when_launchd_would_have_started_them() {
+    let kit = Kit::new();
+    kit.ctl()
+        .args(["import", "launchd", "--apply"])
+        .arg(sample("com.example.security-scan.plist"))
+        .arg(sample("com.example.device-poll.plist"))
+        .ok();
+    let claimed = |now: &str| {
+        let mut names: Vec<String> = kit.tick().args(["--now", now]).ok().lines();
+        names.sort();
+        names
+    };
+    // The first tick starts the 10-minute rhythm; 4:15 is the scan's slot.
+    assert_eq!(claimed("2025-06-02T04:05:00Z"), ["device-poll"]);
+    assert_eq!(claimed("2025-06-02T04:14:00Z"), Vec::<String>::new());
+    assert_eq!(
+        claimed("2025-06-02T04:15:00Z"),
+        ["device-poll", "security-scan"]
+    );
+}
