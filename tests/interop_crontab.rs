@@ -235,3 +235,35 @@ fn stdin_and_env_quoting_follow_cronie() {
     assert_eq!(t["schedule"], "*/5 * * * *");
     assert_eq!(t["name"], "echo");
 }
+
+#[test]
+fn without_a_file_the_users_crontab_is_read_with_crontab_l() {
+    let kit = Kit::new();
+    let bin = kit.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("crontab");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n[ \"$1\" = -l ] || exit 9\n\
+         [ -n \"$NO_CRONTAB\" ] && { echo 'no crontab for agent' >&2; exit 1; }\n\
+         echo '*/5 * * * * /usr/local/bin/device-poll'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = kit
+        .ctl()
+        .env("PATH", &path)
+        .args(["--json", "import", "crontab"])
+        .ok()
+        .json();
+    assert_eq!(out["tasks"][0]["name"], "device-poll");
+    kit.ctl()
+        .env("PATH", &path)
+        .env("NO_CRONTAB", "1")
+        .args(["import", "crontab"])
+        .run()
+        .fails()
+        .stderr_has("no crontab for agent");
+}

@@ -26,8 +26,9 @@ const HEADER: &str = "\
 # - Schedules: the expression is copied as is, but the CronJob controller
 #   is not cronie. Across DST changes cronie runs a fixed-time job once;
 #   the controller can run it twice when clocks go back
-#   (https://github.com/kubernetes/kubernetes/issues/121594). Check
-#   unusual day-of-month/day-of-week combinations with `kit-ctl next`.
+#   (https://github.com/kubernetes/kubernetes/issues/121594). It parses
+#   schedules with robfig/cron, not cronie: a day field that is a stepped
+#   star (`*/2`) may combine with the other day field differently.
 # - A CronJob may create two Jobs for one time, or none; the Kubernetes
 #   documentation asks for idempotent jobs
 #   (https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#cron-job-limitations).
