@@ -101,13 +101,6 @@ impl Imported {
             .chain(self.entries.iter().flat_map(|e| e.lossy.iter()))
     }
 
-    pub fn task_file(&self) -> TaskFile {
-        TaskFile {
-            settings: None,
-            tasks: self.entries.iter().map(|e| e.task.clone()).collect(),
-        }
-    }
-
     pub fn extend(&mut self, other: Imported) {
         self.entries.extend(other.entries);
         self.skipped.extend(other.skipped);
