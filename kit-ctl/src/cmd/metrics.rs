@@ -364,15 +364,18 @@ fn health_facts(out: &mut String, store: &Store) -> anyhow::Result<()> {
             "gauge",
             "The newest slot of the task recorded as missed (Unix time).",
         );
+        // One index seek per task (task, status, id), not a scan of the
+        // history: the newest missed row is the newest missed slot.
         let mut stmt = conn.prepare_cached(
-            "SELECT task, max(scheduled_for) FROM supervisor_executions
-             WHERE status = 'missed' AND scheduled_for IS NOT NULL GROUP BY task ORDER BY task",
+            "SELECT scheduled_for FROM supervisor_executions
+             WHERE task = ?1 AND status = 'missed' ORDER BY id DESC LIMIT 1",
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (task, slot): (String, String) = (r.get(0)?, r.get(1)?);
-            if let Some(t) = seconds(&slot) {
-                f.sample(&[("task", &task)], t);
+        for r in &tasks {
+            let slot: Option<Option<String>> = stmt
+                .query_row([&r.task.name], |row| row.get(0))
+                .optional()?;
+            if let Some(t) = slot.flatten().as_deref().and_then(seconds) {
+                f.sample(&[("task", &r.task.name)], t);
             }
         }
     }
