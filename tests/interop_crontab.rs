@@ -199,6 +199,11 @@ fn malformed_lines_name_file_and_line_exit_2_and_apply_nothing() {
         ("@fortnightly x\n", 1, "unknown macro"),
         ("@every 10m x\n", 1, "kit's, not cron's"),
         ("* * * * *   \n", 1, "a command"),
+        (
+            "@daily ok\n@hourly %only input\n",
+            2,
+            "a command before the %",
+        ),
     ] {
         let f = kit.file("bad.crontab", text);
         let out = kit

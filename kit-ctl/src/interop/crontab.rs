@@ -285,15 +285,15 @@ fn entry(
         return Err(missing("a command"));
     }
     let (cmd, stdin) = split_percent(cmd);
-    let mut script = match &stdin {
+    if cmd.trim().is_empty() {
+        return Err(missing("a command before the %"));
+    }
+    let script = match &stdin {
         Some(input) => format!("printf '%s' {} | ({cmd}\n)", shell_quote(input)),
         None => cmd.clone(),
     };
-    if script.trim().is_empty() {
-        return Err(missing("a command"));
-    }
     let command = match env.shell.as_deref() {
-        None | Some("") => Command::Shell(std::mem::take(&mut script)),
+        None | Some("") => Command::Shell(script),
         Some(shell) => Command::Argv(vec![shell.into(), "-c".into(), script]),
     };
     let name = names.unique(&names::from_command(&cmd));
