@@ -19,13 +19,13 @@ mod calendar;
 mod source;
 
 use super::names::{self, Names};
-use super::{check, Entry, Imported};
+use super::{check, Entry, Imported, Lossy};
 use calendar::{calendar, slot};
 use kit_db::task::file::FileError;
 use kit_db::task::Task;
 use kit_db::units::Dur;
-use plist::Value;
-use source::{boolean, command, integer, parse, string};
+use plist::{Dictionary, Value};
+use source::{boolean, command, integer, parse, string, Source};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,7 +38,6 @@ pub fn import(paths: &[PathBuf]) -> Result<Imported, FileError> {
     Ok(out)
 }
 
-/// A plist being read: where its keys are, for messages.
 /// Keys this importer reads; everything else is named as lossy.
 const HANDLED: [&str; 13] = [
     "Label",
@@ -56,23 +55,24 @@ const HANDLED: [&str; 13] = [
     "StandardErrorPath",
 ];
 
-fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
-    let (src, d) = parse(path)?;
-    let mut lossy = Vec::new();
-    let label = string(&src, &d, "Label")?
-        .ok_or_else(|| src.whole().error("not a launchd job: no Label"))?;
-    let command = command(&src, &d, &mut lossy)?;
+/// The schedules a job's keys describe (several when a calendar array is
+/// not one cron expression), and whether it is kept alive.
+fn schedules(
+    src: &Source,
+    d: &Dictionary,
+    lossy: &mut Vec<Lossy>,
+) -> Result<(Vec<String>, bool), FileError> {
     let mut slots = Vec::new();
     match d.get("StartCalendarInterval") {
         None => {}
-        Some(Value::Dictionary(c)) => slots.push(slot(&src, c)?),
+        Some(Value::Dictionary(c)) => slots.push(slot(src, c)?),
         Some(Value::Array(a)) => {
             for v in a {
                 let c = v.as_dictionary().ok_or_else(|| {
                     src.at("StartCalendarInterval")
                         .error("StartCalendarInterval: expected a dict or an array of dicts")
                 })?;
-                slots.push(slot(&src, c)?);
+                slots.push(slot(src, c)?);
             }
         }
         Some(_) => {
@@ -83,7 +83,7 @@ fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
     }
     let interval = d
         .get("StartInterval")
-        .map(|v| integer(&src, "StartInterval", v))
+        .map(|v| integer(src, "StartInterval", v))
         .transpose()?;
     let keep_alive = match d.get("KeepAlive") {
         None => false,
@@ -102,7 +102,7 @@ fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
                 .error("KeepAlive: expected <true/>, <false/> or a dict"))
         }
     };
-    let at_load = boolean(&src, &d, "RunAtLoad")?.unwrap_or(false);
+    let at_load = boolean(src, d, "RunAtLoad")?.unwrap_or(false);
 
     let mut schedules: Vec<String> = Vec::new();
     if keep_alive {
@@ -150,6 +150,16 @@ fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
              (kit catches up a missed slot instead)",
         ));
     }
+    Ok((schedules, keep_alive))
+}
+
+fn job(path: &Path, names: &mut Names) -> Result<Imported, FileError> {
+    let (src, d) = parse(path)?;
+    let mut lossy = Vec::new();
+    let label = string(&src, &d, "Label")?
+        .ok_or_else(|| src.whole().error("not a launchd job: no Label"))?;
+    let command = command(&src, &d, &mut lossy)?;
+    let (schedules, keep_alive) = schedules(&src, &d, &mut lossy)?;
     if schedules.is_empty() {
         let mut skipped = Imported::default();
         skipped.skipped.push(src.whole().lossy(format!(

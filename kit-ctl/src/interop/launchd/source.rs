@@ -7,6 +7,7 @@ use kit_db::task::Command;
 use plist::{Dictionary, Value};
 use std::path::Path;
 
+/// A plist being read: where its keys are, for messages.
 pub struct Source<'a> {
     path: &'a Path,
     /// The XML text; None for a binary plist (which has no lines).
