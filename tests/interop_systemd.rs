@@ -254,3 +254,46 @@ fn malformed_units_name_the_file_and_line_and_apply_nothing() {
         .code(2)
         .stderr_has("not a .timer or .service unit");
 }
+
+#[test]
+fn user_unit_specifiers_expand_for_the_importing_user() {
+    let kit = Kit::new();
+    kit.file("u/notes.timer", "[Timer]\nOnCalendar=*:0/30\n");
+    kit.file(
+        "u/notes.service",
+        "[Service]\nWorkingDirectory=%h/agent\nEnvironment=NOTES=%h/notes\n\
+         ExecStart=%h/bin/sync-notes --tag 100%% --unit %n\n",
+    );
+    let out = kit
+        .ctl()
+        .env("USER", "agent")
+        .args(["--json", "import", "systemd"])
+        .arg(kit.path("u/notes.timer"))
+        .ok()
+        .json();
+    let home = kit.dir.path().display().to_string();
+    let t = &out["tasks"][0];
+    assert_eq!(t["schedule"], "0-59/30 * * * *");
+    assert_eq!(t["cwd"], format!("{home}/agent"));
+    assert_eq!(t["env"]["NOTES"], format!("{home}/notes"));
+    assert_eq!(
+        t["command"],
+        json!([
+            format!("{home}/bin/sync-notes"),
+            "--tag",
+            "100%",
+            "--unit",
+            "%n"
+        ])
+    );
+    assert_eq!(
+        out["lossy"].as_array().unwrap().len(),
+        1,
+        "{}",
+        out["lossy"]
+    );
+    assert!(out["lossy"][0]
+        .as_str()
+        .unwrap()
+        .contains("notes.service:4: ExecStart specifier %n"));
+}

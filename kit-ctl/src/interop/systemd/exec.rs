@@ -2,7 +2,7 @@
 //! several lines of a oneshot service, `$VARIABLES` and `%` specifiers.
 
 use super::super::Lossy;
-use super::unit::{words, Unit};
+use super::unit::{expand, words, Unit};
 use kit_db::task::file::FileError;
 use kit_db::task::model::shell_quote;
 use kit_db::task::Command;
@@ -34,7 +34,11 @@ pub fn command(u: &Unit, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
             }
             v = &v[1..];
         }
-        let argv = words(v).map_err(|e| at.error(format!("ExecStart: {e}")))?;
+        let (v, unknown) = expand(v);
+        for spec in unknown {
+            lossy.push(at.lossy(format!("ExecStart specifier {spec}: not expanded by kit")));
+        }
+        let argv = words(&v).map_err(|e| at.error(format!("ExecStart: {e}")))?;
         if argv.is_empty() {
             return Err(at.error("ExecStart: empty command"));
         }
@@ -44,11 +48,7 @@ pub fn command(u: &Unit, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
                 "ExecStart uses $VARIABLES: run by /bin/sh, whose word splitting differs from systemd's",
             ));
         }
-        if let Some(spec) = argv.iter().find_map(|a| specifier(a)) {
-            lossy.push(at.lossy(format!("ExecStart specifier {spec}: not expanded by kit")));
-        }
-        let argv: Vec<String> = argv.into_iter().map(|a| a.replace("%%", "%")).collect();
-        parts.push((argv, v.to_string(), ignore));
+        parts.push((argv, v, ignore));
     }
     if parts.len() == 1 && !shell && !parts[0].2 {
         return Ok(Command::Argv(parts.remove(0).0));
@@ -75,31 +75,4 @@ pub fn command(u: &Unit, lossy: &mut Vec<Lossy>) -> Result<Command, FileError> {
         .collect::<Vec<_>>()
         .join(" && ");
     Ok(Command::Shell(line))
-}
-
-/// The first `%X` specifier in `a` (`%%` is a literal `%`, not one).
-fn specifier(a: &str) -> Option<String> {
-    let mut chars = a.chars();
-    while let Some(c) = chars.next() {
-        if c == '%' {
-            match chars.next() {
-                Some('%') => {}
-                Some(x) => return Some(format!("%{x}")),
-                None => return Some("%".into()),
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn specifiers_but_not_escaped_percents() {
-        assert_eq!(specifier("date +%%F"), None);
-        assert_eq!(specifier("%%x %h"), Some("%h".into()));
-        assert_eq!(specifier("%é"), Some("%é".into()));
-    }
 }

@@ -32,7 +32,7 @@ use kit_db::units::Dur;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use unit::{boolean, timespan, words, Setting, Unit};
+use unit::{boolean, expand, timespan, words, Setting, Unit};
 
 pub fn import(paths: &[PathBuf]) -> Result<Imported, FileError> {
     let mut units = Vec::new();
@@ -163,7 +163,14 @@ fn service_task(u: &Unit, daemon: bool, lossy: &mut Vec<Lossy>) -> Result<Task, 
     );
     t.description = u.get("Unit", "Description").map(|s| s.value.clone());
     for s in u.all("Service", "Environment") {
-        for kv in words(&s.value).map_err(|e| u.at(s).error(format!("Environment: {e}")))? {
+        let (value, unknown) = expand(&s.value);
+        for spec in unknown {
+            lossy.push(
+                u.at(s)
+                    .lossy(format!("Environment specifier {spec}: not expanded by kit")),
+            );
+        }
+        for kv in words(&value).map_err(|e| u.at(s).error(format!("Environment: {e}")))? {
             let (k, v) = kv.split_once('=').ok_or_else(|| {
                 u.at(s)
                     .error(format!("Environment: {kv:?} is not NAME=VALUE"))
@@ -172,8 +179,13 @@ fn service_task(u: &Unit, daemon: bool, lossy: &mut Vec<Lossy>) -> Result<Task, 
         }
     }
     if let Some(s) = u.get("Service", "WorkingDirectory") {
-        let dir = s.value.trim_start_matches('-');
-        if dir.starts_with('~') {
+        let (dir, unknown) = expand(&s.value);
+        let dir = dir.trim_start_matches('-');
+        if let Some(spec) = unknown.first() {
+            lossy.push(u.at(s).lossy(format!(
+                "WorkingDirectory specifier {spec}: not expanded; kit-run's directory is used"
+            )));
+        } else if dir.starts_with('~') {
             lossy.push(
                 u.at(s)
                     .lossy("WorkingDirectory=~: kit-run's directory is used"),

@@ -185,6 +185,42 @@ pub fn words(v: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Expands the specifiers (systemd.unit(5)) whose value kit knows the way
+/// systemd would for the importing user's units: `%h` (home), `%u` (user
+/// name), `%%`. Any other specifier is left as written and returned, so
+/// that it can be named as lossy.
+pub fn expand(v: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut unknown = Vec::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let known = |var: &str| std::env::var(var).ok().filter(|x| !x.is_empty());
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('h') if known("HOME").is_some() => {
+                out.push_str(&known("HOME").unwrap_or_default())
+            }
+            Some('u') if known("USER").is_some() => {
+                out.push_str(&known("USER").unwrap_or_default())
+            }
+            Some(x) => {
+                out.push('%');
+                out.push(x);
+                unknown.push(format!("%{x}"));
+            }
+            None => {
+                out.push('%');
+                unknown.push("%".into());
+            }
+        }
+    }
+    (out, unknown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +236,18 @@ mod tests {
             ["/bin/echo", "a b", "c d", "e f"]
         );
         assert!(words("\"open").is_err());
+    }
+
+    #[test]
+    fn specifiers_kit_knows_are_expanded() {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let (v, unknown) = expand("%h/x 100%% %n %é");
+        if home.is_empty() {
+            assert!(unknown.contains(&"%h".to_string()));
+        } else {
+            assert!(v.starts_with(&format!("{home}/x 100% %n")), "{v}");
+        }
+        assert!(unknown.contains(&"%n".to_string()) && unknown.contains(&"%é".to_string()));
     }
 
     #[test]
