@@ -19,15 +19,16 @@ pub struct ImportArgs {
     /// Apply the imported tasks (as `kit-ctl apply` would) instead of printing them
     #[arg(long, global = true)]
     pub apply: bool,
-    /// Exit 1, applying nothing, when anything could not be carried over exactly
+    /// Exit 1 (and apply nothing) when anything could not be carried over exactly
     #[arg(long, global = true)]
     pub strict: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Source {
-    /// A crontab file, `-` for stdin [default: the user's crontab, from `crontab -l`]
+    /// A crontab (the user's, from `crontab -l`, by default)
     Crontab {
+        /// The crontab; `-` reads stdin [default: `crontab -l`]
         file: Option<PathBuf>,
         /// A system crontab (/etc/crontab, /etc/cron.d/*): a user field follows the schedule
         #[arg(long)]
