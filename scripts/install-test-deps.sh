@@ -4,7 +4,10 @@
 #     CI set, a missing shellcheck fails that test instead of skipping it)
 #   - chromium (Debian's package): tests/dashboard.rs loads the page headless
 #   - python3 with venv: scripts/check-openapi.sh and scripts/schemathesis.sh
-#     pip-install their tools into a venv under target/ (tests/api.rs)
+#     pip-install their tools into a venv under target/ (tests/api.rs), and
+#     scripts/kubernetes-validate.sh (tests/interop_kubernetes.rs)
+#   - promtool (Debian's prometheus package): tests/prometheus_rules.rs
+#     checks and unit-tests examples/prometheus/kit-rules.yml
 # Safe to run again: it installs only what is absent. Exits 0 when everything
 # is present afterwards, 1 when something could not be installed (the tests
 # that need it then skip with a message saying what is missing).
@@ -25,9 +28,10 @@ missing=""
 have shellcheck || missing="$missing shellcheck"
 chromium_bin >/dev/null || missing="$missing chromium fonts-dejavu-core"
 python_ok || missing="$missing python3 python3-venv"
+have promtool || missing="$missing prometheus"
 
 if [ -z "$missing" ]; then
-    echo "install-test-deps: all present (chromium: $(chromium_bin), $(python3 --version 2>&1))"
+    echo "install-test-deps: all present (chromium: $(chromium_bin), $(python3 --version 2>&1), promtool)"
     exit 0
 fi
 
@@ -64,6 +68,12 @@ if python_ok; then
     echo "install-test-deps: $(python3 --version 2>&1) with venv present"
 else
     echo "install-test-deps: could not install python3 with venv" >&2
+    status=1
+fi
+if have promtool; then
+    echo "install-test-deps: promtool present"
+else
+    echo "install-test-deps: could not install promtool (Debian package prometheus)" >&2
     status=1
 fi
 exit $status

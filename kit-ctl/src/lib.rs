@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cmd;
+pub mod interop;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -31,8 +32,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Create or update the tasks declared in a TOML file, in one transaction
     Apply(cmd::tasks::ApplyArgs),
-    /// Print all tasks as a TOML file that `apply` reproduces exactly
-    Export,
+    /// Print all tasks as a TOML file that `apply` reproduces exactly, or as Kubernetes objects
+    Export(cmd::export::ExportArgs),
+    /// Print a task file made from a crontab, launchd plists or systemd timers (--apply applies it)
+    Import(cmd::import::ImportArgs),
     /// Declare a task from the command line
     Add(cmd::tasks::AddArgs),
     /// Remove tasks (their history stays)
@@ -102,7 +105,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cmd {
         Cmd::Apply(a) => cmd::tasks::apply(&ctx, a),
-        Cmd::Export => cmd::tasks::export(&ctx),
+        Cmd::Export(a) => cmd::export::export(&ctx, a),
+        Cmd::Import(a) => cmd::import::import(&ctx, a),
         Cmd::Add(a) => cmd::tasks::add(&ctx, a),
         Cmd::Rm { names } => cmd::tasks::remove(&ctx, &names),
         Cmd::Enable { names } => cmd::tasks::set_enabled(&ctx, &names, true),

@@ -276,6 +276,30 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         }
     }
 
+    {
+        // Absolute times, unlike the ages above: a textfile collector keeps
+        // serving a stale file, and `time() - this` keeps growing with it, so
+        // an alert on it fires even when nothing writes metrics any more.
+        let mut f = Family::new(
+            &mut out,
+            "kit_heartbeat_timestamp_seconds",
+            "gauge",
+            "When the tool last wrote its heartbeat (Unix time).",
+        );
+        for tool in ["kit-tick", "kit-keep", "kit-heal", "kit-ctl-serve"] {
+            if let Some(t) = state::heartbeat(conn, tool)?.and_then(|h| seconds(&h.beat_at)) {
+                f.sample(&[("tool", tool)], t);
+            }
+        }
+    }
+    gauge(
+        &mut out,
+        "kit_metrics_generated_timestamp_seconds",
+        "When this exposition was written (Unix time): alert on `time() - this` to catch a stale textfile.",
+        now.timestamp_millis() as f64 / 1000.0,
+    );
+    health_facts(&mut out, store)?;
+
     let (running, queued) = running_and_queued(conn)?;
     gauge(
         &mut out,
@@ -301,6 +325,97 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         pending as f64,
     );
     Ok(out)
+}
+
+/// What the alert rules (examples/prometheus/kit-rules.yml) need beyond
+/// the counts: recovery states, effective thresholds, missed slots,
+/// undelivered notifications and the size of the DB and its WAL.
+fn health_facts(out: &mut String, store: &Store) -> anyhow::Result<()> {
+    let conn = &store.conn;
+    let settings = kit_db::settings::Settings::load(conn)?;
+    let tasks = kit_db::task::repo::list(conn)?;
+    per_task(
+        out,
+        "kit_task_failure_threshold",
+        "gauge",
+        "Consecutive failures after which kit-heal starts a recovery episode (recovery.failure_threshold).",
+        tasks.iter().map(|r| {
+            let p = kit_db::recovery::policy(&r.task, &settings);
+            (r.task.name.as_str(), p.failure_threshold as f64)
+        }),
+    );
+    {
+        let mut f = Family::new(
+            out,
+            "kit_task_recovery_state",
+            "gauge",
+            "1 for a task's recovery state when it is not ok (failing, recovering or escalated).",
+        );
+        for r in kit_db::recovery::list_active(conn)? {
+            if r.in_episode() {
+                f.sample(&[("task", &r.task), ("state", r.state.as_str())], 1.0);
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            out,
+            "kit_task_last_missed_timestamp_seconds",
+            "gauge",
+            "The newest slot of the task recorded as missed (Unix time).",
+        );
+        // One index seek per task (task, status, id), not a scan of the
+        // history: the newest missed row is the newest missed slot.
+        let mut stmt = conn.prepare_cached(
+            "SELECT scheduled_for FROM supervisor_executions
+             WHERE task = ?1 AND status = 'missed' ORDER BY id DESC LIMIT 1",
+        )?;
+        for r in &tasks {
+            let slot: Option<Option<String>> = stmt
+                .query_row([&r.task.name], |row| row.get(0))
+                .optional()?;
+            if let Some(t) = slot.flatten().as_deref().and_then(seconds) {
+                f.sample(&[("task", &r.task.name)], t);
+            }
+        }
+    }
+    let (failed, oldest): (i64, Option<String>) = conn.query_row(
+        "SELECT (SELECT count(*) FROM supervisor_events WHERE delivery = 'failed'),
+                (SELECT min(created_at) FROM supervisor_events WHERE delivery = 'pending')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    gauge(
+        out,
+        "kit_notifications_failed",
+        "Events whose delivery to the notify command failed for good.",
+        failed as f64,
+    );
+    let mut f = Family::new(
+        out,
+        "kit_notification_oldest_pending_timestamp_seconds",
+        "gauge",
+        "When the oldest event still waiting for delivery was recorded (Unix time); no sample when none waits.",
+    );
+    if let Some(t) = oldest.as_deref().and_then(seconds) {
+        f.sample(&[], t);
+    }
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64;
+    let mut wal = store.path().as_os_str().to_owned();
+    wal.push("-wal");
+    gauge(
+        out,
+        "kit_db_size_bytes",
+        "Size of the kit database file.",
+        size(store.path()),
+    );
+    gauge(
+        out,
+        "kit_db_wal_size_bytes",
+        "Size of the database's write-ahead log (0 when there is none).",
+        size(std::path::Path::new(&wal)),
+    );
+    Ok(())
 }
 
 pub fn metrics(ctx: &Ctx) -> anyhow::Result<i32> {

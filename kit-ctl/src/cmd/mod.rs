@@ -4,8 +4,10 @@
 
 pub mod captured;
 pub mod control;
+pub mod export;
 pub mod generate;
 pub mod history;
+pub mod import;
 pub mod list;
 pub mod logs;
 pub mod metrics;

@@ -32,6 +32,18 @@ struct Changed {
 pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
     // Everything is checked before anything is written: a bad file applies nothing.
     let f = file::load(&a.file)?;
+    apply_loaded(ctx, &f, &a.file.display().to_string(), a.prune, a.dry_run)
+}
+
+/// Applies a checked task file in one transaction and prints what changed;
+/// `apply` and `import --apply` both end here. `label` names the source.
+pub fn apply_loaded(
+    ctx: &Ctx,
+    f: &TaskFile,
+    label: &str,
+    prune: bool,
+    dry_run: bool,
+) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let now = ctx.now()?;
     // A file that changes only [settings] must say so, not "0 changed".
@@ -41,8 +53,8 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
         .map(|s| Settings::load(&store.conn).map(|before| *s != before))
         .transpose()?
         .unwrap_or(false);
-    let changes = if a.dry_run {
-        preview(&store, &f, a.prune)?
+    let changes = if dry_run {
+        preview(&store, f, prune)?
     } else {
         store.write(|tx| {
             let mut changes = Vec::new();
@@ -55,7 +67,7 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
                     change: repo::upsert(tx, t, now)?,
                 });
             }
-            if a.prune {
+            if prune {
                 let declared: std::collections::HashSet<&str> =
                     f.tasks.iter().map(|t| t.name.as_str()).collect();
                 for name in repo::names(tx)? {
@@ -72,8 +84,8 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
     };
     if ctx.json {
         print_json(&serde_json::json!({
-            "file": a.file,
-            "dry_run": a.dry_run,
+            "file": label,
+            "dry_run": dry_run,
             "settings_changed": settings_changed,
             "changes": changes,
         }));
@@ -90,10 +102,9 @@ pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
         if settings_changed {
             println!("updated   [settings]");
         }
-        let verb = if a.dry_run { "would apply" } else { "applied" };
+        let verb = if dry_run { "would apply" } else { "applied" };
         println!(
-            "{verb} {}: {} tasks, {} changed, {unchanged} unchanged{}",
-            a.file.display(),
+            "{verb} {label}: {} tasks, {} changed, {unchanged} unchanged{}",
             f.tasks.len(),
             changes.len() - unchanged,
             if settings_changed {

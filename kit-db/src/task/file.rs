@@ -232,22 +232,33 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<TaskFile, FileError
 pub fn export(file: &TaskFile) -> String {
     let mut out = String::from("# kit task file (kit-ctl export)\n");
     if let Some(s) = &file.settings {
-        #[derive(Serialize)]
-        struct Only<'a> {
-            settings: &'a Settings,
-        }
         out.push('\n');
-        out.push_str(&toml::to_string(&Only { settings: s }).unwrap_or_default());
+        out.push_str(&render_settings(s));
     }
     for t in &file.tasks {
-        #[derive(Serialize)]
-        struct One<'a> {
-            task: [&'a Task; 1],
-        }
         out.push('\n');
-        out.push_str(&toml::to_string(&One { task: [t] }).unwrap_or_default());
+        out.push_str(&render_task(t));
     }
     out
+}
+
+/// One `[settings]` table as `export` writes it.
+pub fn render_settings(s: &Settings) -> String {
+    #[derive(Serialize)]
+    struct Only<'a> {
+        settings: &'a Settings,
+    }
+    toml::to_string(&Only { settings: s }).unwrap_or_default()
+}
+
+/// One `[[task]]` table as `export` writes it: writers that interleave
+/// their own comments (`kit-ctl import`) build files from these.
+pub fn render_task(t: &Task) -> String {
+    #[derive(Serialize)]
+    struct One<'a> {
+        task: [&'a Task; 1],
+    }
+    toml::to_string(&One { task: [t] }).unwrap_or_default()
 }
 
 #[cfg(test)]
