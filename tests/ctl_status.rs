@@ -400,3 +400,39 @@ fn status_flags_a_streak_of_overlap_skips_until_a_run_goes_through() {
     kit.run().arg("o").ok();
     kit.ctl().arg("status").run().code(0);
 }
+
+#[test]
+fn status_names_a_held_write_lock_instead_of_calling_kit_tick_dead() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-01T10:00:00Z");
+    kit.tasks(TWO);
+    kit.tick().ok();
+    kit.run().arg("ok").ok();
+    let holder = kit.conn();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    kit.at("2025-06-01T10:05:00Z");
+    let out = kit.ctl().arg("status").run().code(1);
+    let text = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("the database is locked for writing"),
+        "{text}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(
+            text.contains(&format!("by pid {}", std::process::id())),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("kit-tick has not recorded a heartbeat")
+            && !text.contains("kit-tick is not running"),
+        "{text}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    // Without the lock, the stale beat is a dead kit-tick again.
+    kit.ctl()
+        .arg("status")
+        .run()
+        .code(1)
+        .stdout_has("kit-tick is not running");
+}

@@ -241,6 +241,28 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         )?,
         heal_beat(conn, now, timed_enabled + daemons_declared > 0)?,
     ];
+    // Only when something looks down is the lock worth a look: then a
+    // write lock held by someone is the cause to name, not a dead tool.
+    let looks_down = !daemons.down.is_empty() || heartbeats.iter().any(|b| b.needed && b.stale);
+    let locked = if looks_down { write_lock(store) } else { None };
+    if let Some(holders) = &locked {
+        problems.push(attention(format!(
+            "the database is locked for writing{}: kit-tick, kit-run and kit-keep cannot record anything until it is released",
+            if holders.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", kit_db::tickfail::describe_holders(holders))
+            }
+        )));
+        for p in problems
+            .iter_mut()
+            .filter(|p| p.message.starts_with("daemon "))
+        {
+            p.message.push_str(
+                " as last recorded; kit-keep may have restarted it but cannot record that while the database is locked",
+            );
+        }
+    }
     for b in heartbeats.iter().filter(|b| b.needed && b.stale) {
         let why = match (&b.beat_at, b.age_seconds) {
             (Some(at), Some(age)) => format!(
@@ -257,7 +279,15 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
             ),
             _ => "it has never run on this database".to_string(),
         };
-        problems.push(attention(format!("{} is not running: {why}", b.tool)));
+        if locked.is_some() {
+            // A tool that cannot write cannot beat: say the cause, not "down".
+            problems.push(attention(format!(
+                "{} has not recorded a heartbeat ({why}): the database is locked, so it cannot write",
+                b.tool
+            )));
+        } else {
+            problems.push(attention(format!("{} is not running: {why}", b.tool)));
+        }
     }
     // Sleep versus a stalled kit-tick: the latest gap today, and a sleep
     // since the last tick that no tick has followed yet.
@@ -348,6 +378,27 @@ fn heal_beat(conn: &rusqlite::Connection, now: Instant, tasks: bool) -> anyhow::
         .and_then(clock::parse_stored)
         .is_some_and(|t| now - t >= HEAL_STALE);
     beat(conn, "kit-heal", now, Some(HEAL_STALE), tasks && in_use)
+}
+
+/// `Some(holders)` when another connection holds the DB's write lock right
+/// now (a `BEGIN IMMEDIATE` that cannot start at once), with the holders'
+/// pids where the platform can tell.
+fn write_lock(store: &Store) -> Option<Vec<i32>> {
+    let conn = &store.conn;
+    conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+    let busy = match conn.execute_batch("BEGIN IMMEDIATE") {
+        Ok(()) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            false
+        }
+        Err(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ),
+        Err(_) => false,
+    };
+    let _ = conn.busy_timeout(kit_db::store::busy_timeout());
+    busy.then(|| kit_db::tickfail::lock_holders(store.path()))
 }
 
 fn attention(message: String) -> Problem {
