@@ -1084,3 +1084,40 @@ fn a_single_lost_run_is_notified_at_once() {
         d[0].1
     );
 }
+
+#[test]
+fn a_streak_of_overlap_skips_is_notified_once() {
+    let mut kit = Kit::new();
+    let rec = Recorder::new(&kit);
+    let flag = kit.path("release");
+    kit.at(T0).tasks(&format!(
+        "{}\n[[task]]\nname = \"o\"\nschedule = \"* * * * *\"\noverlap = \"skip\"\n\
+         command = \"while [ ! -e '{}' ]; do sleep 0.05; done\"\n",
+        rec.settings(),
+        flag.display()
+    ));
+    let first = kit.run().arg("o").spawn();
+    wait_for(Duration::from_secs(20), "the run to start", || {
+        kit.count("status = 'running' AND child_pid IS NOT NULL") == 1
+    });
+    kit.run().arg("o").ok();
+    heal(&kit);
+    assert_eq!(
+        events(&kit, "skipped", "o"),
+        0,
+        "one skip is what overlap = skip is for"
+    );
+    kit.run().arg("o").ok();
+    heal(&kit);
+    kit.run().arg("o").ok();
+    heal(&kit);
+    assert_eq!(events(&kit, "skipped", "o"), 1, "one event per streak");
+    let d = rec.of("skipped", "o");
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1["message"]
+        .as_str()
+        .unwrap()
+        .contains("its last 2 slots were skipped"));
+    std::fs::write(&flag, "").unwrap();
+    let _ = first.wait_with_output();
+}

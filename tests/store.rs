@@ -369,8 +369,24 @@ fn an_older_schema_is_migrated_on_open_keeping_its_rows() {
             }
             c.execute_batch(&format!("PRAGMA user_version = {from}"))
                 .unwrap();
+            if from >= 1 {
+                c.execute_batch(
+                    "INSERT INTO supervisor_events (id, created_at, kind, severity, message, dedupe_key, delivery)
+                     VALUES (7, '2025-06-01T10:00:00.000Z', 'missed', 'warning', 'kept', 'k:7', 'delivered')",
+                )
+                .unwrap();
+            }
         }
         kit.ctl().arg("list").ok();
+        if from >= 1 {
+            assert_eq!(
+                kit.scalar::<String>(
+                    "SELECT message || '/' || delivery FROM supervisor_events WHERE id = 7"
+                ),
+                "kept/delivered",
+                "from v{from}"
+            );
+        }
         assert_eq!(
             kit.scalar::<i64>("PRAGMA user_version"),
             schema::LATEST,

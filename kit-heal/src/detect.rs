@@ -53,6 +53,34 @@ pub fn run(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
     tick_missed(tx, now, lines)?;
     queued_missed(tx, now, lines)?;
     stuck(tx, now, lines)?;
+    skipped(tx, now, lines)?;
+    Ok(())
+}
+
+/// `skipped`: a task's latest slots were skipped in a row (overlap = skip,
+/// its runs take longer than its schedule allows), the same streak status
+/// flags. Once per streak (keyed by its first row).
+fn skipped(tx: &Connection, now: Instant, lines: &mut Vec<Line>) -> Result<()> {
+    for s in overdue::skip_streaks(tx, overdue::SKIP_STREAK)? {
+        let ev = NewEvent {
+            kind: "skipped",
+            severity: Severity::Warning,
+            task: Some(&s.task),
+            message: format!(
+                "{}: its last {} slots were skipped{}",
+                s.task,
+                s.count,
+                s.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            detail: Some(json!({ "skipped": s.count, "first_execution_id": s.first_id })),
+            dedupe_key: Some(format!("skipped:{}:{}", s.task, s.first_id)),
+            notify: at_once(tx, &s.task, AtOnce::Skipped)?,
+        };
+        report::record(tx, &ev, now, lines)?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -164,4 +164,35 @@ CREATE VIEW failing_tasks AS
 /// (kit_db::gap).
 const V2: &str = r#"
 ALTER TABLE supervisor_heartbeats ADD COLUMN slept_ms INTEGER; -- slept since boot at beat_at (NULL = unknown)
+"#;
+
+/// The event kind `skipped`: a streak of overlap skips, notified at once
+/// (`notify_at_once`). SQLite cannot change a CHECK, so the
+/// table is rebuilt with the same columns, rows, ids and indexes (inside
+/// the migration's transaction: all or nothing).
+const V3: &str = r#"
+CREATE TABLE supervisor_events_v3 (
+    id              INTEGER PRIMARY KEY,
+    created_at      TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN
+                      ('failing','recovering','recovered','escalated','crashloop','missed','stalled','stuck',
+                       'skipped','action','info')),
+    severity        TEXT NOT NULL CHECK (severity IN ('info','warning','critical')),
+    task            TEXT,
+    message         TEXT NOT NULL,
+    detail          TEXT,                     -- JSON
+    dedupe_key      TEXT UNIQUE,              -- one event per occurrence, however many tools notice it
+    notify          INTEGER NOT NULL DEFAULT 1,
+    delivery        TEXT NOT NULL DEFAULT 'pending' CHECK (delivery IN ('pending','delivered','failed','none')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    lease_until     TEXT,
+    delivered_at    TEXT,
+    last_error      TEXT
+);
+INSERT INTO supervisor_events_v3 SELECT * FROM supervisor_events;
+DROP TABLE supervisor_events;
+ALTER TABLE supervisor_events_v3 RENAME TO supervisor_events;
+CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHERE delivery = 'pending';
+CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
 "#;
