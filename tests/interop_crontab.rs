@@ -3,6 +3,7 @@
 //! CRON_TZ, SHELL, MAILTO, `%` as standard input, @reboot, comments as
 //! descriptions, derived names, lossy notes, --strict, --apply, bad input.
 
+mod interop_util;
 mod support;
 
 use serde_json::Value;
@@ -10,26 +11,13 @@ use std::path::PathBuf;
 use support::*;
 
 fn sample(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/interop")
-        .join(name)
+    interop_util::sample_in("", name)
 }
 
 /// The imported tasks, by name, from `import --json`.
 fn imported(kit: &Kit, args: &[&str]) -> (Vec<Value>, Vec<String>) {
-    let j = kit
-        .ctl()
-        .args(["--json", "import", "crontab"])
-        .args(args)
-        .ok()
-        .json();
-    let lossy = j["lossy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
-    (j["tasks"].as_array().unwrap().clone(), lossy)
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    interop_util::import_json(kit, "crontab", &args)
 }
 
 fn task<'a>(tasks: &'a [Value], name: &str) -> &'a Value {

@@ -4,35 +4,21 @@
 //! service, a calendar array, a binary plist, a WatchPaths-only job, and
 //! malformed plists refused naming the file and line.
 
+mod interop_util;
 mod support;
 
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use support::*;
 
 fn sample(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/interop/launchd")
-        .join(name)
+    interop_util::sample_in("launchd", name)
         .display()
         .to_string()
 }
 
 fn import(kit: &Kit, plists: &[&str]) -> (Vec<Value>, Vec<String>) {
     let paths: Vec<String> = plists.iter().map(|p| sample(p)).collect();
-    let j = kit
-        .ctl()
-        .args(["--json", "import", "launchd"])
-        .args(&paths)
-        .ok()
-        .json();
-    let lossy = j["lossy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
-    (j["tasks"].as_array().unwrap().clone(), lossy)
+    interop_util::import_json(kit, "launchd", &paths)
 }
 
 #[test]

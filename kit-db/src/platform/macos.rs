@@ -48,22 +48,9 @@ pub const STORE_PRAGMAS: &str = "PRAGMA checkpoint_fullfsync = ON;";
 /// KERN_PROC_PID`, which answers for every process as `ps` does. Both give
 /// `p_start` in microseconds since the epoch, so values stay comparable.
 pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-    // SAFETY: proc_bsdinfo is plain old data, so all-zero is a valid value.
-    let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::proc_bsdinfo>() as c_int;
     // A non-zero arg makes XNU search the zombies too (proc_info.c,
     // findzomb): an exited, unreaped child still has its start time.
-    // SAFETY: the buffer is a proc_bsdinfo of the size passed.
-    let n = unsafe {
-        libc::proc_pidinfo(
-            pid,
-            libc::PROC_PIDTBSDINFO,
-            1,
-            (&mut info as *mut libc::proc_bsdinfo).cast(),
-            size,
-        )
-    };
-    if n == size {
+    if let Some(info) = pidinfo::<libc::proc_bsdinfo>(pid, libc::PROC_PIDTBSDINFO, 1) {
         return Some(ProcInfo {
             start: micros(info.pbi_start_tvsec, info.pbi_start_tvusec),
             zombie: info.pbi_status == libc::SZOMB,
@@ -75,6 +62,17 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
             zombie: false,
         })
     })
+}
+
+/// `proc_pidinfo(pid, flavor, arg)` into a `T`, if the kernel filled it.
+/// `T` must be the plain-old-data struct of that flavor.
+fn pidinfo<T>(pid: i32, flavor: c_int, arg: u64) -> Option<T> {
+    // SAFETY: the proc_info structs are plain old data: all-zero is valid.
+    let mut info: T = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<T>() as c_int;
+    // SAFETY: the buffer is a T of the size passed.
+    let n = unsafe { libc::proc_pidinfo(pid, flavor, arg, (&mut info as *mut T).cast(), size) };
+    (n == size).then_some(info)
 }
 
 fn micros(sec: u64, usec: u64) -> u64 {
@@ -152,20 +150,9 @@ pub fn group_has_live_member(pgid: i32) -> Option<bool> {
         return None;
     }
     let live = pids[..(n as usize).min(pids.len())].iter().any(|&pid| {
-        // SAFETY: plain old data, all-zero is valid.
-        let mut info: libc::proc_bsdshortinfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::proc_bsdshortinfo>() as c_int;
-        // SAFETY: the buffer is a proc_bsdshortinfo of the size passed.
-        let got = unsafe {
-            libc::proc_pidinfo(
-                pid,
-                libc::PROC_PIDT_SHORTBSDINFO,
-                0,
-                (&mut info as *mut libc::proc_bsdshortinfo).cast(),
-                size,
-            )
-        };
-        pid > 0 && got == size && info.pbsi_status != libc::SZOMB
+        pid > 0
+            && pidinfo::<libc::proc_bsdshortinfo>(pid, libc::PROC_PIDT_SHORTBSDINFO, 0)
+                .is_some_and(|info| info.pbsi_status != libc::SZOMB)
     });
     Some(live)
 }
