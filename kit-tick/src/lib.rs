@@ -144,11 +144,20 @@ fn failed_tick(
         error: error.clone(),
         lock_holders: holders,
     };
-    let file = earlier.iter().chain(std::iter::once(&failure));
-    for f in file {
-        if let Err(w) = tickfail::record(store.path(), f) {
-            eprintln!("kit-tick: cannot record the failed tick beside the DB: {w}");
-        }
+    let unrecorded = earlier
+        .iter()
+        .chain(std::iter::once(&failure))
+        .find_map(|f| tickfail::record(store.path(), f).err());
+    // One message, one line: a tool that cannot write says so once.
+    let note = match unrecorded {
+        None => " (recorded beside the DB; the next tick reports it)".to_string(),
+        Some(w) => format!(" (and it could not be recorded beside the DB either: {w})"),
+    };
+    if busy {
+        anyhow::anyhow!("tick failed: {error}{note}")
+    } else {
+        // Keep the error itself: kit-db's message for it (a full disk, a
+        // corrupt file) names the DB and what to do.
+        e.context(format!("tick failed{note}"))
     }
-    anyhow::anyhow!("tick failed: {error} (recorded; the next tick reports it)")
 }
