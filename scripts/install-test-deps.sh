@@ -3,6 +3,8 @@
 #   - chromium (Debian's package): tests/dashboard.rs loads the page headless
 #   - python3 with venv: scripts/check-openapi.sh and scripts/schemathesis.sh
 #     pip-install their tools into a venv under target/ (tests/api.rs)
+#   - the MCP Python SDK (pinned in scripts/pytools.sh), into that venv:
+#     tests/mcp.rs drives kit-ctl mcp with it (and fails without it in CI)
 # Safe to run again: it installs only what is absent. Exits 0 when everything
 # is present afterwards, 1 when something could not be installed (the tests
 # that need it then skip with a message saying what is missing).
@@ -23,9 +25,22 @@ missing=""
 chromium_bin >/dev/null || missing="$missing chromium fonts-dejavu-core"
 python_ok || missing="$missing python3 python3-venv"
 
+# The MCP SDK goes into the venv (no root needed), once python3 is there.
+mcp_sdk() {
+    python_ok || return 1
+    . "$(dirname "$0")/pytools.sh"
+    if pytools_install "$KIT_MCP_SDK"; then
+        echo "install-test-deps: $KIT_MCP_SDK present in the venv"
+    else
+        echo "install-test-deps: could not install $KIT_MCP_SDK" >&2
+        return 1
+    fi
+}
+
 if [ -z "$missing" ]; then
     echo "install-test-deps: all present (chromium: $(chromium_bin), $(python3 --version 2>&1))"
-    exit 0
+    mcp_sdk
+    exit $?
 fi
 
 SUDO=""
@@ -56,4 +71,5 @@ else
     echo "install-test-deps: could not install python3 with venv" >&2
     status=1
 fi
+mcp_sdk || status=1
 exit $status

@@ -5,9 +5,6 @@
 # Exits 77 when the SDK cannot be installed here (tests/mcp.rs then skips,
 # or fails when CI=true).
 set -u
-# 1.26.0: supports Python 3.10+ and protocol 2025-11-25; pinned so a new SDK
-# release cannot change what CI checks.
-MCP_SDK="mcp==1.26.0"
 . "$(dirname "$0")/pytools.sh"
-pytools_install "$MCP_SDK" || exit 77
+pytools_install "$KIT_MCP_SDK" || exit 77
 exec python3 "$(dirname "$0")/../tests/mcp/client.py" "$@"
