@@ -244,3 +244,26 @@ fn http_mcp_needs_the_token_answers_post_only_and_accepts_notifications() {
     assert_eq!(r.header("Allow"), Some("POST"));
     assert!(!srv.stderr().contains("panic"), "{}", srv.stderr());
 }
+
+#[test]
+fn a_busy_database_is_a_tool_error_and_the_server_stays_up() {
+    let kit = seeded();
+    let mut s = McpPipe::start(&kit);
+    assert_eq!(s.tool("list_tasks", json!({}))["isError"], false);
+    // Another program holding the write lock (the server's open connection
+    // keeps anyone from locking readers out: the DB is in WAL mode).
+    let c = kit.conn();
+    c.execute_batch("BEGIN IMMEDIATE; UPDATE supervisor_tasks SET revision = revision;")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = s.tool("disable_task", json!({ "name": "t1" }));
+    assert_eq!(r["isError"], true, "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("locked") || text.contains("busy"), "{text}");
+    // A write waits for the lock as long as over REST (kit_db's
+    // Store::write: 60 s), then says so; it never hangs.
+    assert!(started.elapsed() < std::time::Duration::from_secs(90));
+    c.execute_batch("COMMIT").unwrap();
+    let r = s.tool("disable_task", json!({ "name": "t1" }));
+    assert_eq!(r["isError"], false, "{r}");
+}
