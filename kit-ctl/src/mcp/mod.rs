@@ -67,7 +67,9 @@ pub fn stdio(ctx: &Ctx) -> anyhow::Result<i32> {
             return Ok(0);
         }
         let reply = if line.len() > LINE_LIMIT {
-            skip_line(&mut input)?;
+            if !line.ends_with(b"\n") {
+                skip_line(&mut input)?;
+            }
             Some(rpc::error(
                 serde_json::Value::Null,
                 rpc::INVALID_REQUEST,
@@ -77,16 +79,18 @@ pub fn stdio(ctx: &Ctx) -> anyhow::Result<i32> {
             None
         } else {
             // Opened lazily and again after a failure: a DB that is missing
-            // or busy now may be there at the next call.
+            // or busy now may be there at the next call. The error has the
+            // words `kit-ctl status` would print.
+            let mut open_error = String::new();
             if store.is_none() {
-                store = ctx
-                    .open_existing()
-                    .map_err(|e| eprintln!("kit-ctl mcp: {e:#}"))
-                    .ok();
+                match ctx.open_existing() {
+                    Ok(s) => store = Some(s),
+                    Err(e) => open_error = format!("{e:#}"),
+                }
             }
             let backend = Backend {
                 app: &app,
-                store: store.as_ref().ok_or_else(|| db_error(ctx)),
+                store: store.as_ref().ok_or(open_error),
             };
             rpc::handle_bytes(&backend, &line)
         };
@@ -115,14 +119,5 @@ fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
                 input.consume(n);
             }
         }
-    }
-}
-
-/// The message a tool gets when the DB cannot be opened (the same words
-/// `kit-ctl status` would print).
-fn db_error(ctx: &Ctx) -> String {
-    match ctx.open_existing() {
-        Ok(_) => "the kit database could not be opened; try again".into(),
-        Err(e) => format!("{e:#}"),
     }
 }

@@ -366,3 +366,57 @@ impl Tool {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::router::{self, Found, ROUTES};
+
+    /// Every REST capability has a tool (the OpenAPI document and the
+    /// dashboard page are not capabilities), and every tool's route exists
+    /// with its path holes named by arguments.
+    #[test]
+    fn every_rest_route_has_a_tool_and_every_tool_a_route() {
+        for r in ROUTES {
+            // execution_output answers GET /v1/executions/{id} with the
+            // output paged (its own function, not the route).
+            if matches!(r.path, "/" | "/v1/openapi.json" | "/v1/executions/{id}") {
+                continue;
+            }
+            assert!(
+                TOOLS.iter().any(|t| matches!(t.via,
+                    Via::Rest { method, path } if method == r.method && path == r.path)),
+                "no MCP tool for {} {}",
+                r.method,
+                r.path
+            );
+        }
+        for t in TOOLS {
+            if let Via::Rest { method, path } = t.via {
+                let mut filled = path.to_string();
+                for a in t.args {
+                    filled = filled.replace(&format!("{{{}}}", a.name), "x");
+                }
+                assert!(
+                    matches!(router::find(method, &filled), Found::Route(..)),
+                    "{}: no route {method} {filled}",
+                    t.name
+                );
+            }
+            assert!(t.describe()["inputSchema"]["type"] == "object");
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_naming_the_one_at_fault() {
+        let t = find("history").unwrap();
+        let args = |v: Value| v.as_object().unwrap().clone();
+        assert!(t.check(&args(json!({ "limit": 5 }))).is_ok());
+        let e = t.check(&args(json!({ "limit": "5" }))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("limit"));
+        let e = t.check(&args(json!({ "staus": "failed" }))).unwrap_err();
+        assert!(e.error.contains("\"staus\""), "{}", e.error);
+        let e = find("show_task").unwrap().check(&Map::new()).unwrap_err();
+        assert!(e.error.contains("missing required argument \"name\""));
+    }
+}
