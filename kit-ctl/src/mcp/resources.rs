@@ -2,7 +2,7 @@
 //! task file as `kit-ctl export` prints it, and the recent failures with
 //! the tail of their output.
 
-use super::rpc::{INVALID_PARAMS, RESOURCE_NOT_FOUND};
+use super::rpc::{INTERNAL_ERROR, RESOURCE_NOT_FOUND};
 use super::Backend;
 use crate::cmd::{history, tasks};
 use kit_db::{exec, task::file};
@@ -40,8 +40,8 @@ pub fn read(b: &Backend, params: &Map<String, Value>) -> Result<Value, (i64, Str
         .get("uri")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let store = b.store().map_err(|e| (INVALID_PARAMS, e.error))?;
-    let fail = |e: anyhow::Error| (INVALID_PARAMS, format!("{uri}: {e:#}"));
+    let store = b.store().map_err(|e| (INTERNAL_ERROR, e.error))?;
+    let fail = |e: anyhow::Error| (INTERNAL_ERROR, format!("{uri}: {e:#}"));
     let (mime, text) = match uri {
         TASK_FILE => {
             let f = tasks::task_file(store).map_err(fail)?;

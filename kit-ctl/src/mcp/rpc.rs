@@ -12,6 +12,8 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
+/// A resource that cannot be read now (the DB is missing or busy).
+pub const INTERNAL_ERROR: i64 = -32603;
 /// MCP's code for a resource URI the server does not have.
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 
