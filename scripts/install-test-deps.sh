@@ -4,10 +4,12 @@
 #     CI set, a missing shellcheck fails that test instead of skipping it)
 #   - chromium (Debian's package): tests/dashboard.rs loads the page headless
 #   - python3 with venv: scripts/check-openapi.sh and scripts/schemathesis.sh
-#     pip-install their tools into a venv under target/ (tests/api.rs), and
+#     pip-install their tools into a venv under target/ (tests/api.rs),
 #     scripts/kubernetes-validate.sh (tests/interop_kubernetes.rs)
 #   - promtool (Debian's prometheus package): tests/prometheus_rules.rs
 #     checks and unit-tests examples/prometheus/kit-rules.yml
+#   - the MCP Python SDK (pinned in scripts/pytools.sh), into that venv:
+#     tests/mcp.rs drives kit-ctl mcp with it (and fails without it in CI)
 # Safe to run again: it installs only what is absent. Exits 0 when everything
 # is present afterwards, 1 when something could not be installed (the tests
 # that need it then skip with a message saying what is missing).
@@ -30,9 +32,22 @@ chromium_bin >/dev/null || missing="$missing chromium fonts-dejavu-core"
 python_ok || missing="$missing python3 python3-venv"
 have promtool || missing="$missing prometheus"
 
+# The MCP SDK goes into the venv (no root needed), once python3 is there.
+mcp_sdk() {
+    python_ok || return 1
+    . "$(dirname "$0")/pytools.sh"
+    if pytools_install "$KIT_MCP_SDK"; then
+        echo "install-test-deps: $KIT_MCP_SDK present in the venv"
+    else
+        echo "install-test-deps: could not install $KIT_MCP_SDK" >&2
+        return 1
+    fi
+}
+
 if [ -z "$missing" ]; then
     echo "install-test-deps: all present (chromium: $(chromium_bin), $(python3 --version 2>&1), promtool)"
-    exit 0
+    mcp_sdk
+    exit $?
 fi
 
 SUDO=""
@@ -76,4 +91,5 @@ else
     echo "install-test-deps: could not install promtool (Debian package prometheus)" >&2
     status=1
 fi
+mcp_sdk || status=1
 exit $status

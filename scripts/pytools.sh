@@ -3,6 +3,11 @@
 # target/ (never into the system Python) and puts it first on PATH.
 # Returns 1, with a message on stderr, when that is impossible here.
 
+# The MCP Python SDK tests/mcp.rs drives kit-ctl mcp with. 1.26.0 supports
+# Python 3.10+ and protocol 2025-11-25; pinned so that a new SDK release
+# cannot change what CI checks.
+KIT_MCP_SDK="mcp==1.26.0"
+
 pytools_install() {
     root=$(cd "$(dirname "$0")/.." && pwd)
     venv=${KIT_PYTOOLS:-$root/target/pytools}

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cmd;
 pub mod interop;
+pub mod mcp;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -88,6 +89,8 @@ pub enum Cmd {
     Man(cmd::generate::ManArgs),
     /// Serve the REST API and the web dashboard (loopback or a Unix socket; token required)
     Serve(api::ServeArgs),
+    /// Serve the Model Context Protocol over stdio, for agent clients (also at /mcp in `serve`)
+    Mcp,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -127,5 +130,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Completions(a) => cmd::generate::completions(&ctx, a),
         Cmd::Man(a) => cmd::generate::man(&ctx, a),
         Cmd::Serve(a) => api::serve(&ctx, a),
+        Cmd::Mcp => mcp::stdio(&ctx),
     }
 }

@@ -73,7 +73,19 @@ impl Token {
     }
 
     /// True when the `Authorization` header carries this token.
+    /// A token that accepts nothing: `kit-ctl mcp` over stdio has no
+    /// HTTP and so no token, but shares the API's handlers.
+    pub fn disabled() -> Token {
+        Token {
+            secret: Vec::new(),
+            source: Source::Env,
+        }
+    }
+
     pub fn accepts(&self, authorization: Option<&str>) -> bool {
+        if self.secret.is_empty() {
+            return false;
+        }
         let Some(h) = authorization else {
             return false;
         };

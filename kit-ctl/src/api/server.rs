@@ -186,6 +186,14 @@ fn answer(
         };
         return Err(ApiError::new(401, why));
     }
+    if path == crate::mcp::http::PATH {
+        if method != "POST" {
+            return Err(crate::mcp::http::wrong_method(&method));
+        }
+        let body = read_body(rq)?;
+        *body_done = true;
+        return Ok(crate::mcp::http::reply(app, store, &body));
+    }
     let (route, params) = match found {
         Found::Route(r, p) => (r, p),
         Found::NotFound => {

@@ -39,14 +39,7 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
-            let row = repo::require(&store.conn, name)?;
-            let zone = match (&a.tz, &row.task.timezone) {
-                (Some(z), _) | (None, Some(z)) => {
-                    validate_timezone(z).map_err(kit_db::Error::invalid)?
-                }
-                (None, None) => Settings::load(&store.conn)?.zone(),
-            };
-            (row.task.schedule, zone)
+            task_schedule(&store.conn, name, a.tz.as_deref())?
         }
         (None, Some(s)) => {
             let zone = match &a.tz {
@@ -61,40 +54,7 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         (None, None) => bail!("give a task name or --schedule EXPR"),
     };
-    let schedule = Schedule::parse(&expr)
-        .map_err(|e| kit_db::Error::invalid(format!("schedule {expr:?}: {e}")))?;
-    let mut instants = Vec::new();
-    match &schedule {
-        Schedule::Daemon => {
-            bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
-        }
-        Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
-        Schedule::Every(d) => {
-            // Anchored on the previous slot; from a given instant, the grid
-            // starts at the next whole minute.
-            // Checked: an interval of millennia must end the list, not panic.
-            let step = chrono::Duration::from_std(*d)?;
-            let mut t = clock::floor_minute(from).checked_add_signed(chrono::Duration::minutes(1));
-            for _ in 0..a.count {
-                let Some(now) = t else { break };
-                instants.push(now);
-                t = now.checked_add_signed(step);
-            }
-        }
-        Schedule::Cron(_) => {
-            let mut t = from;
-            for _ in 0..a.count {
-                match schedule.next_after(t, zone) {
-                    Some(n) => {
-                        instants.push(n);
-                        t = n;
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
-    for t in instants {
+    for t in fire_times(&expr, zone, from, a.count)? {
         let local = t.with_timezone(&zone);
         if ctx.json {
             print_json(&serde_json::json!({
@@ -109,4 +69,63 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A task's schedule expression and the zone it fires in (`tz` overrides
+/// the task's own zone, which overrides settings.timezone).
+pub fn task_schedule(
+    conn: &rusqlite::Connection,
+    name: &str,
+    tz: Option<&str>,
+) -> anyhow::Result<(String, Tz)> {
+    let row = repo::require(conn, name)?;
+    let zone = match (tz, row.task.timezone.as_deref()) {
+        (Some(z), _) | (None, Some(z)) => validate_timezone(z).map_err(kit_db::Error::invalid)?,
+        (None, None) => Settings::load(conn)?.zone(),
+    };
+    Ok((row.task.schedule, zone))
+}
+
+/// The next `count` fire instants of `expr` after `from` (shared by `next`
+/// and the MCP `next_runs` tool).
+pub fn fire_times(
+    expr: &str,
+    zone: Tz,
+    from: clock::Instant,
+    count: usize,
+) -> anyhow::Result<Vec<clock::Instant>> {
+    let schedule = Schedule::parse(expr)
+        .map_err(|e| kit_db::Error::invalid(format!("schedule {expr:?}: {e}")))?;
+    let mut instants = Vec::new();
+    match &schedule {
+        Schedule::Daemon => {
+            bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
+        }
+        Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
+        Schedule::Every(d) => {
+            // Anchored on the previous slot; from a given instant, the grid
+            // starts at the next whole minute.
+            // Checked: an interval of millennia must end the list, not panic.
+            let step = chrono::Duration::from_std(*d)?;
+            let mut t = clock::floor_minute(from).checked_add_signed(chrono::Duration::minutes(1));
+            for _ in 0..count {
+                let Some(now) = t else { break };
+                instants.push(now);
+                t = now.checked_add_signed(step);
+            }
+        }
+        Schedule::Cron(_) => {
+            let mut t = from;
+            for _ in 0..count {
+                match schedule.next_after(t, zone) {
+                    Some(n) => {
+                        instants.push(n);
+                        t = n;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(instants)
 }

@@ -145,21 +145,27 @@ fn preview(store: &kit_db::Store, f: &TaskFile, prune: bool) -> anyhow::Result<V
 
 pub fn export(ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.open()?;
-    let settings = Settings::load(&store.conn)?;
-    let tasks: Vec<Task> = repo::list(&store.conn)?
-        .into_iter()
-        .map(|r| r.task)
-        .collect();
-    let f = TaskFile {
-        settings: (settings != Settings::default()).then_some(settings),
-        tasks,
-    };
+    let f = task_file(&store)?;
     if ctx.json {
         print_json(&f);
     } else {
         print!("{}", file::export(&f));
     }
     Ok(0)
+}
+
+/// Every task (and non-default settings) as the file `apply` reads back:
+/// what `export` prints and the MCP task-file resource serves.
+pub fn task_file(store: &kit_db::Store) -> anyhow::Result<TaskFile> {
+    let settings = Settings::load(&store.conn)?;
+    let tasks: Vec<Task> = repo::list(&store.conn)?
+        .into_iter()
+        .map(|r| r.task)
+        .collect();
+    Ok(TaskFile {
+        settings: (settings != Settings::default()).then_some(settings),
+        tasks,
+    })
 }
 
 #[derive(Debug, Args)]
