@@ -87,21 +87,12 @@ const KINFO_STAT_OFFSET: usize = 36;
 
 fn kinfo_proc(pid: i32) -> Option<ProcInfo> {
     let mut buf = [0u8; KINFO_PROC_SIZE];
-    let mut len = buf.len();
-    let mut mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid];
-    // SAFETY: mib has 4 entries, buf is len bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            4,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
+    let len = sysctl(
+        &mut [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid],
+        &mut buf,
+    )?;
     // No such process: success with nothing written.
-    if rc != 0 || len < KINFO_STAT_OFFSET + 1 {
+    if len < KINFO_STAT_OFFSET + 1 {
         return None;
     }
     let sec = i64::from_ne_bytes(buf[0..8].try_into().ok()?);
@@ -209,29 +200,13 @@ pub fn process_environments() -> Vec<(i32, Vec<u8>)> {
 }
 
 fn argmax() -> usize {
-    let mut v: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>();
-    let mut mib = [libc::CTL_KERN, libc::KERN_ARGMAX];
-    // SAFETY: mib has 2 entries, v is len bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            2,
-            (&mut v as *mut c_int).cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc == 0 && v > 0 {
-        v as usize
-    } else {
-        1 << 20
+    let mut v = [0u8; std::mem::size_of::<c_int>()];
+    match sysctl(&mut [libc::CTL_KERN, libc::KERN_ARGMAX], &mut v) {
+        Some(n) if n == v.len() && c_int::from_ne_bytes(v) > 0 => c_int::from_ne_bytes(v) as usize,
+        _ => 1 << 20,
     }
 }
 
-/// KERN_PROCARGS2's layout: argc (int), the exec path, NUL padding, argc
-/// argument strings, then the environment strings up to an empty one.
 /// The arguments from KERN_PROCARGS2 (see [`parse_procargs2`]).
 pub fn process_command(pid: i32) -> Option<String> {
     let b = procargs2(pid, argmax())?;
@@ -251,24 +226,26 @@ fn environment(pid: i32, max: usize) -> Option<Vec<u8>> {
 
 fn procargs2(pid: i32, max: usize) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; max];
+    let len = sysctl(&mut [libc::CTL_KERN, libc::KERN_PROCARGS2, pid], &mut buf)?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// `sysctl(mib)` into `buf`: the bytes written, or None on failure.
+fn sysctl(mib: &mut [c_int], buf: &mut [u8]) -> Option<usize> {
     let mut len = buf.len();
-    let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
-    // SAFETY: mib has 3 entries, buf is len bytes.
+    // SAFETY: mib and buf are valid for their lengths; len is buf's size.
     let rc = unsafe {
         libc::sysctl(
             mib.as_mut_ptr(),
-            3,
+            mib.len() as libc::c_uint,
             buf.as_mut_ptr().cast(),
             &mut len,
             std::ptr::null_mut(),
             0,
         )
     };
-    if rc != 0 {
-        return None;
-    }
-    buf.truncate(len.min(buf.len()));
-    Some(buf)
+    (rc == 0).then_some(len.min(buf.len()))
 }
 
 /// Where the arguments start: after argc, the exec path and its padding.
@@ -279,6 +256,8 @@ fn args_start(b: &[u8]) -> Option<usize> {
     Some(4 + end + text)
 }
 
+/// KERN_PROCARGS2's layout: argc (int), the exec path, NUL padding, argc
+/// argument strings, then the environment strings up to an empty one.
 fn parse_procargs2(b: &[u8]) -> Option<Vec<u8>> {
     let argc = i32::from_ne_bytes(b.get(0..4)?.try_into().ok()?).max(0) as usize;
     let mut strings = b[args_start(b)?..].split(|&c| c == 0);
