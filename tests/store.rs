@@ -375,6 +375,15 @@ fn an_older_schema_is_migrated_on_open_keeping_its_rows() {
                      VALUES (7, '2025-06-01T10:00:00.000Z', 'missed', 'warning', 'kept', 'k:7', 'delivered')",
                 )
                 .unwrap();
+                // A retry linked to its first try: a rebuild of the table
+                // must keep the link (foreign keys are on in the tools).
+                c.execute_batch(
+                    "INSERT INTO supervisor_executions (id, task, trigger, created_at, status)
+                     VALUES (1, 'a', 'manual', '2025-06-01T10:00:00.000Z', 'failed');
+                     INSERT INTO supervisor_executions (id, task, trigger, attempt, created_at, status, retry_of)
+                     VALUES (2, 'a', 'retry', 2, '2025-06-01T10:01:00.000Z', 'success', 1);",
+                )
+                .unwrap();
             }
         }
         kit.ctl().arg("list").ok();
@@ -385,6 +394,16 @@ fn an_older_schema_is_migrated_on_open_keeping_its_rows() {
                 ),
                 "kept/delivered",
                 "from v{from}"
+            );
+            assert_eq!(
+                kit.scalar::<i64>("SELECT retry_of FROM supervisor_executions WHERE id = 2"),
+                1,
+                "from v{from}: retry_of"
+            );
+            assert_eq!(
+                kit.scalar::<i64>("SELECT id FROM last_runs WHERE task = 'a'"),
+                2,
+                "from v{from}: the views still read the table"
             );
         }
         assert_eq!(

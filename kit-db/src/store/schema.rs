@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -193,6 +193,93 @@ CREATE TABLE supervisor_events_v3 (
 INSERT INTO supervisor_events_v3 SELECT * FROM supervisor_events;
 DROP TABLE supervisor_events;
 ALTER TABLE supervisor_events_v3 RENAME TO supervisor_events;
+CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHERE delivery = 'pending';
+CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
+"#;
+
+/// New `trigger` values (event-driven tasks: `event`, `chain`, `condition`,
+/// `watch`; a one-shot run: `at`) and new event kinds (`clock_jump`,
+/// `schedule_changed`, `override`, `probe_failed`, `rate_limited`).
+///
+/// Both CHECKs need their tables rebuilt. The executions table is renamed
+/// out of the way first, because its `retry_of` references itself: with
+/// foreign keys on, dropping a parent table deletes its rows first, and a
+/// copy whose REFERENCES named the old table would have every `retry_of`
+/// nulled by that delete. After the rename the old table's references point
+/// at itself, so the copy keeps its links. The views that read the table are
+/// dropped and made again around it (a rename rewrites a view's text).
+const V4: &str = r#"
+DROP VIEW today;
+DROP VIEW last_runs;
+ALTER TABLE supervisor_executions RENAME TO supervisor_executions_v3;
+CREATE TABLE supervisor_executions (
+    id              INTEGER PRIMARY KEY,
+    task            TEXT NOT NULL,            -- the task's name; kept when the task is deleted
+    trigger         TEXT NOT NULL CHECK (trigger IN
+                      ('schedule','catch_up','manual','retry','daemon','recovery','api','adhoc','reboot',
+                       'event','chain','condition','watch','at')),
+    attempt         INTEGER NOT NULL DEFAULT 1,
+    scheduled_for   TEXT,                     -- the slot (UTC) for scheduled rows
+    created_at      TEXT NOT NULL,
+    started_at      TEXT,
+    finished_at     TEXT,
+    status          TEXT NOT NULL CHECK (status IN
+                      ('queued','running','success','failed','timeout','killed','skipped','missed','lost','error')),
+    exit_code       INTEGER,                  -- the shell-convention code: exit status, 128+N for signal N
+    signal          INTEGER,                  -- the signal that ended the process, if any
+    duration_ms     INTEGER,
+    reason          TEXT,                     -- why: error message, why skipped/missed/lost/killed
+    pid             INTEGER,                  -- the recording process (kit-run, or kit-keep for daemons)
+    pid_start       INTEGER,                  -- its start time, so a reused pid is never mistaken
+    child_pid       INTEGER,                  -- the task's process (leader of its own process group)
+    child_start     INTEGER,
+    boot_id         TEXT,
+    output          BLOB,                     -- stdout+stderr interleaved, head and tail past the cap
+    output_bytes    INTEGER,                  -- bytes the command wrote in all
+    output_dropped  INTEGER NOT NULL DEFAULT 0, -- bytes dropped between head and tail
+    retry_of        INTEGER REFERENCES supervisor_executions(id) ON DELETE SET NULL
+);
+INSERT INTO supervisor_executions SELECT * FROM supervisor_executions_v3;
+DROP TABLE supervisor_executions_v3;
+CREATE UNIQUE INDEX supervisor_executions_slot
+    ON supervisor_executions(task, scheduled_for, attempt) WHERE scheduled_for IS NOT NULL;
+CREATE INDEX supervisor_executions_task ON supervisor_executions(task, id);
+CREATE INDEX supervisor_executions_created ON supervisor_executions(created_at);
+CREATE INDEX supervisor_executions_open
+    ON supervisor_executions(status, task) WHERE status IN ('queued','running');
+CREATE INDEX supervisor_executions_task_status ON supervisor_executions(task, status, id);
+CREATE VIEW today AS
+    SELECT * FROM supervisor_executions
+    WHERE created_at >= strftime('%Y-%m-%dT00:00:00.000Z', 'now');
+CREATE VIEW last_runs AS
+    SELECT e.* FROM supervisor_executions e
+    JOIN (SELECT task, max(id) AS id FROM supervisor_executions
+          WHERE status NOT IN ('queued','skipped','missed') GROUP BY task) last
+      ON e.id = last.id;
+
+CREATE TABLE supervisor_events_v4 (
+    id              INTEGER PRIMARY KEY,
+    created_at      TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN
+                      ('failing','recovering','recovered','escalated','crashloop','missed','stalled','stuck',
+                       'skipped','action','info',
+                       'clock_jump','schedule_changed','override','probe_failed','rate_limited')),
+    severity        TEXT NOT NULL CHECK (severity IN ('info','warning','critical')),
+    task            TEXT,
+    message         TEXT NOT NULL,
+    detail          TEXT,                     -- JSON
+    dedupe_key      TEXT UNIQUE,              -- one event per occurrence, however many tools notice it
+    notify          INTEGER NOT NULL DEFAULT 1,
+    delivery        TEXT NOT NULL DEFAULT 'pending' CHECK (delivery IN ('pending','delivered','failed','none')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    lease_until     TEXT,
+    delivered_at    TEXT,
+    last_error      TEXT
+);
+INSERT INTO supervisor_events_v4 SELECT * FROM supervisor_events;
+DROP TABLE supervisor_events;
+ALTER TABLE supervisor_events_v4 RENAME TO supervisor_events;
 CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHERE delivery = 'pending';
 CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
 "#;
