@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod attempt;
 pub mod overlap;
+pub mod probe;
 pub mod record;
 pub mod start;
 pub mod task_run;
@@ -47,6 +48,10 @@ pub struct Cli {
     /// The trigger to record for a run that no tick claimed (manual, api, recovery)
     #[arg(long, default_value = "manual", value_parser = ["manual", "api", "recovery"])]
     pub trigger: String,
+    /// Run the condition probe of task NAME (kit-tick starts this for each
+    /// probe it claims), record its answer and fire the task if it says so
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["tasks", "name"])]
+    pub probe: Option<String>,
     /// Generate a man page or a shell completion script, then exit
     #[arg(long, value_name = "WHAT")]
     pub generate: Option<Generate>,
@@ -77,6 +82,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn run_on(store: &kit_db::Store, cli: &Cli, opts: &task_run::Options) -> anyhow::Result<i32> {
+    if let Some(task) = &cli.probe {
+        return probe::run(store, task, cli.now.as_deref(), cli.json);
+    }
     if let Some(label) = &cli.name {
         return adhoc::run(store, label, &cli.command, cli.timeout.as_deref(), opts);
     }

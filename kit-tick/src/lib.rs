@@ -72,6 +72,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     // kit-run -` and no kit-keep, nothing else would notice a gap or a
     // dead kit-keep (a dry run changes nothing, so it starts nothing).
     let heal = !cli.no_heal && !cli.dry_run;
+    // Probes start in every form (like kit-heal): they are not slots for
+    // a piped kit-run, and a tick must not wait for them.
+    if !cli.dry_run {
+        for name in &report.probes {
+            let args = ["--probe", name.as_str()];
+            if let Err(e) = kit_db::launch::detached("kit-run", &db_path, &args, injected) {
+                eprintln!("kit-tick: cannot start the probe of {name}: {e}");
+            }
+        }
+    }
     if cli.exec {
         let mut failures = 0;
         for c in &report.claimed {

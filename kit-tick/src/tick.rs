@@ -34,6 +34,9 @@ pub struct TickReport {
     pub claimed: Vec<Claim>,
     pub missed: usize,
     pub lost: Vec<i64>,
+    /// Conditions whose probe this tick claimed (a detached `kit-run
+    /// --probe NAME` runs each).
+    pub probes: Vec<String>,
 }
 
 /// Runs one tick at `now`. With `dry_run` the transaction is rolled back:
@@ -139,6 +142,9 @@ pub fn tick(
         let next = p.next_due.unwrap_or(DateTime::<Utc>::MAX_UTC);
         repo::set_next_due(&tx, &name, Some(next))?;
     }
+
+    // Due condition probes, claimed once here; run detached after commit.
+    report.probes = kit_db::probe::store::claim_due(&tx, now)?;
 
     // The watermark never moves backwards: a clock that jumps back does not
     // reopen slots (and next_due already lies beyond them).

@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V6];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -282,4 +282,59 @@ DROP TABLE supervisor_events;
 ALTER TABLE supervisor_events_v4 RENAME TO supervisor_events;
 CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHERE delivery = 'pending';
 CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
+"#;
+
+/// Conditions and file watches (issue 17, items 5 and 6). Probe state and
+/// results live in tables of their own, out of `supervisor_executions`, so
+/// a probe every minute never buries the real runs in `history`.
+const V6: &str = r#"
+CREATE TABLE supervisor_probes (
+    task              TEXT PRIMARY KEY,
+    spec              TEXT NOT NULL,            -- the task's `when` as JSON (a change re-probes at the next tick)
+    every_ms          INTEGER NOT NULL,
+    next_due          TEXT,                     -- when kit-tick next claims a probe (UTC)
+    claimed_at        TEXT,                     -- when the probe in flight was claimed; NULL once it answered
+    last_at           TEXT,                     -- when the last probe finished
+    last_result       TEXT CHECK (last_result IN ('true','false','failed')),
+    last_answer       TEXT CHECK (last_answer IN ('true','false')), -- the last true/false (failures skipped): the edge is measured against it
+    last_exit         INTEGER,                  -- shell-convention code; NULL when it could not start or timed out
+    last_error        TEXT,                     -- why the last probe failed
+    last_output       TEXT,                     -- the tail of what it printed
+    streak            INTEGER NOT NULL DEFAULT 0, -- consecutive probes with last_result
+    failing_since     TEXT,                     -- first failure of the current failure streak (NULL: answering)
+    last_fired_at     TEXT,                     -- when the condition last fired the task
+    last_execution_id INTEGER,                  -- the execution that firing queued
+    fired             INTEGER NOT NULL DEFAULT 0, -- times it fired
+    updated_at        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX supervisor_probes_due ON supervisor_probes(next_due);
+-- The recent probes of each task (the newest 50 are kept).
+CREATE TABLE supervisor_probe_results (
+    id           INTEGER PRIMARY KEY,
+    task         TEXT NOT NULL,
+    at           TEXT NOT NULL,                 -- when it finished
+    result       TEXT NOT NULL CHECK (result IN ('true','false','failed')),
+    exit_code    INTEGER,
+    duration_ms  INTEGER,
+    error        TEXT,
+    output       TEXT,
+    decision     TEXT NOT NULL,                 -- fired | not_true | no_edge | min_interval | disabled | failed
+    execution_id INTEGER                        -- the run it fired
+);
+CREATE INDEX supervisor_probe_results_task ON supervisor_probe_results(task, id);
+CREATE TABLE supervisor_watches (
+    task              TEXT PRIMARY KEY,
+    paths             TEXT NOT NULL,            -- JSON list, as declared (~/ unexpanded)
+    debounce_ms       INTEGER NOT NULL,
+    watching_since    TEXT,                     -- when kit-keep began watching them (NULL: not yet)
+    scan              TEXT,                     -- fingerprint of the paths at the last scan (changes made while kit-keep was down)
+    scanned_at        TEXT,
+    last_change_at    TEXT,                     -- the last change kit-keep saw
+    last_paths        TEXT,                     -- JSON list of the paths that changed then
+    last_fired_at     TEXT,
+    last_execution_id INTEGER,
+    fired             INTEGER NOT NULL DEFAULT 0,
+    last_error        TEXT,                     -- why a path cannot be watched
+    updated_at        TEXT NOT NULL
+) WITHOUT ROWID;
 "#;

@@ -4,6 +4,8 @@ pub mod file;
 pub mod model;
 pub mod repo;
 pub mod validate;
+pub mod watch;
+pub mod when;
 
 pub use model::{CatchUp, Command, Escalate, Overlap, Recovery, Task};
 pub use repo::{Change, TaskRow};

@@ -227,6 +227,12 @@ pub struct Task {
     pub health: Option<Health>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// A condition probed on its own cadence (task/when.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<super::when::When>,
+    /// Paths whose changes fire the task (task/watch.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<super::watch::Watch>,
 }
 
 /// The documented defaults (README "Configuration reference").
@@ -287,6 +293,8 @@ impl Task {
             crashloop: None,
             health: None,
             recovery: None,
+            when: None,
+            watch: None,
         }
     }
 

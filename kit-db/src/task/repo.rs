@@ -125,6 +125,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 1, ?7, ?7)",
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts],
             )?;
+            sync_triggers(tx, task, now)?;
             Ok(Change::Created)
         }
         Some(old) if old.task == *task => Ok(Change::Unchanged),
@@ -140,6 +141,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                  WHERE name = ?1",
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts, timing_changed],
             )?;
+            sync_triggers(tx, task, now)?;
             Ok(Change::Updated)
         }
     }
@@ -148,7 +150,15 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
 pub fn remove(tx: &Transaction, name: &str) -> Result<bool> {
     let n = tx.execute("DELETE FROM supervisor_tasks WHERE name = ?1", [name])?;
     tx.execute("DELETE FROM supervisor_recovery WHERE task = ?1", [name])?;
+    crate::probe::store::remove(tx, name)?;
+    crate::watch::remove(tx, name)?;
     Ok(n > 0)
+}
+
+/// The condition and watch rows follow the task (probe/store.rs, watch.rs).
+fn sync_triggers(tx: &Transaction, task: &Task, now: Instant) -> Result<()> {
+    crate::probe::store::sync(tx, task, now)?;
+    crate::watch::sync(tx, task, now)
 }
 
 /// Enables or disables a task, recording why when kit (not a person) did it.

@@ -72,7 +72,7 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
         .map_err(|_| format!("unknown signal {s:?} (examples: TERM, INT, HUP, QUIT, KILL)"))
 }
 
-fn validate_command(field: &str, c: &Command) -> Result<(), FieldError> {
+pub(crate) fn validate_command(field: &str, c: &Command) -> Result<(), FieldError> {
     match c {
         Command::Shell(s) if s.trim().is_empty() => Err(err(field, "empty command")),
         Command::Argv(v) if v.is_empty() || v[0].is_empty() => Err(err(
@@ -205,6 +205,12 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
                 "is not enforced on this system (macOS does not enforce RLIMIT_AS); remove it",
             ));
         }
+    }
+    if let Some(w) = &t.when {
+        super::when::validate(w)?;
+    }
+    if let Some(w) = &t.watch {
+        super::watch::validate(w)?;
     }
     Ok(schedule)
 }
