@@ -83,6 +83,7 @@ impl Keep {
         if let Ok(fp) = self.daemon_fingerprint() {
             self.fingerprint = fp;
         }
+        self.watch_check();
         let running = self.daemons.values().filter(|d| d.is_running()).count();
         self.log.info(
             "ready",

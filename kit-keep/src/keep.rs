@@ -87,6 +87,8 @@ pub struct Keep {
     /// The signal that started a shutdown.
     pub shutdown: Option<i32>,
     pub read_error_reported: Option<Instant>,
+    /// File watches (watch.rs).
+    pub watches: crate::watch::Watches,
 }
 
 impl Keep {
@@ -130,6 +132,7 @@ impl Keep {
             heal_every: opts.heal_every,
             shutdown: None,
             read_error_reported: None,
+            watches: crate::watch::Watches::new(),
         }
     }
 
@@ -147,6 +150,10 @@ impl Keep {
             }
             let now = Instant::now();
             self.timers(now);
+            if self.shutdown.is_none() {
+                self.watch_drain();
+                self.watch_fire_due(now);
+            }
             let hup = self.shutdown.is_none() && self.signals.take_hup();
             if hup {
                 self.log.info("reload", None, "SIGHUP: reloading the tasks");
@@ -284,6 +291,13 @@ impl Keep {
                 owners.push((name.clone(), false));
             }
         }
+        if let Some(fd) = self.watches.fd() {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let now = Instant::now();
         let timeout = self.next_deadline(now).saturating_duration_since(now);
         let ms = timeout.as_nanos().div_ceil(1_000_000).min(60_000) as libc::c_int;
@@ -313,6 +327,9 @@ impl Keep {
             let mut t = self.next_tick.min(self.next_rotate);
             if let Some(h) = self.next_heal {
                 t = t.min(h);
+            }
+            if let Some(w) = self.watches.deadline() {
+                t = t.min(w);
             }
             self.db_recheck.map_or(t, |r| t.min(r))
         } else {

@@ -26,6 +26,7 @@ pub mod requests;
 pub mod signals;
 pub mod start;
 pub mod stop;
+pub mod watch;
 
 use anyhow::Context;
 use clap::Parser;

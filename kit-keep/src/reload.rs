@@ -38,6 +38,7 @@ impl Keep {
             }
             Err(e) => return self.read_failed("the tasks", &e),
         }
+        self.watch_check();
         self.handle_requests();
     }
 
