@@ -70,6 +70,14 @@ task_props = {
         "failure_threshold": {"type": "integer", "minimum": 1, "maximum": 4294967295}, "max_attempts": u32,
         "cooldown": ref("Duration"), "actions": {"type": "array", "items": {"type": "string", "example": "restart:chrome-relay"}},
         "escalate": {"type": "string", "enum": ["disable", "notify"]}}},
+    "when": {"type": "object", "additionalProperties": False, "required": ["command"],
+             "description": "A condition probed on its own cadence: exit 0 = true (the task runs), 1 = false, anything else = a probe failure",
+             "properties": {"command": ref("Command"), "every": ref("Duration"), "timeout": ref("Duration"),
+                            "fire": {"type": "string", "enum": ["edge", "level"], "default": "edge"}, "min_interval": ref("Duration")}},
+    "watch": {"type": "object", "additionalProperties": False, "required": ["paths"],
+              "description": "Run when one of these paths changes (kit-keep watches; directories recursively)",
+              "properties": {"paths": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "string", "example": "~/memory/inbox"}},
+                             "debounce": ref("Duration")}},
 }
 nstr = {"type": "string", "nullable": True}
 nint = {"type": "integer", "nullable": True}
@@ -106,7 +114,9 @@ schemas = {
                  "next_due": nstr, "disabled_reason": nstr, "revision": {"type": "integer"},
                  "created_at": {"type": "string"}, "updated_at": {"type": "string"},
                  "next": {"type": "string", "description": "The next slot (UTC), or daemon, at boot, disabled, next tick"},
-                 "last_run": {"type": "object", "nullable": True, "description": "The last execution that started (see Execution), or null"}})},
+                 "last_run": {"type": "object", "nullable": True, "description": "The last execution that started (see Execution), or null"},
+                 "condition_state": {"type": "object", "nullable": True, "description": "The condition's last probe, next probe and firings (tasks with `when`)"},
+                 "watch_state": {"type": "object", "nullable": True, "description": "The watch's last change and firings (tasks with `watch`)"}})},
     "TaskList": {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "items": ref("Task")}}},
     "TaskChange": {"type": "object", "required": ["change", "task"], "properties": {
         "change": {"type": "string", "enum": ["created", "updated", "unchanged"]}, "task": ref("Task")}},
@@ -144,6 +154,7 @@ schemas = {
         "tasks": {"type": "object"}, "running": {"type": "integer"}, "queued": {"type": "integer"},
         "today": {"type": "object"}, "daemons": {"type": "object"}, "failing": {"type": "array", "items": {"type": "object"}},
         "heartbeats": {"type": "array", "items": {"type": "object"}}, "notifications": {"type": "object"},
+        "triggers": {"type": "object", "description": "Conditions and file watches: counts, failing probes, watches kit-keep is not watching"},
         "problems": {"type": "array", "items": {"type": "object"}}}},
     "Why": {"type": "object", "description": "What `kit-ctl why NAME --json` prints: the task's recent history explained"},
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},

@@ -83,6 +83,8 @@ pub enum Cmd {
     Start(cmd::control::DaemonArgs),
     /// Print metrics in the Prometheus text format
     Metrics,
+    /// Conditions and file watches: last probe, next probe, last change
+    Probes(cmd::probes::ProbesArgs),
     /// Print shell completions for the kit tools
     Completions(cmd::generate::CompletionsArgs),
     /// Print (or write) man pages for the kit tools
@@ -127,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Stop(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Stop, a),
         Cmd::Start(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Start, a),
         Cmd::Metrics => cmd::metrics::metrics(&ctx),
+        Cmd::Probes(a) => cmd::probes::probes(&ctx, a),
         Cmd::Completions(a) => cmd::generate::completions(&ctx, a),
         Cmd::Man(a) => cmd::generate::man(&ctx, a),
         Cmd::Serve(a) => api::serve(&ctx, a),

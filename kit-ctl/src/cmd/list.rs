@@ -52,6 +52,8 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
                 "name": r.task.name, "schedule": r.task.schedule, "enabled": r.task.enabled,
                 "command": r.task.command, "next": next, "next_due": r.next_due,
                 "last_run": last,
+                "condition": super::probes::condition(&store.conn, &r.task)?,
+                "watch": super::probes::watching(&store.conn, &r.task)?,
             }));
         } else {
             let zone = r
@@ -75,7 +77,11 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
             };
             table_rows.push(vec![
                 r.task.name.clone(),
-                r.task.schedule.clone(),
+                format!(
+                    "{}{}",
+                    r.task.schedule,
+                    super::probes::trigger_label(&r.task)
+                ),
                 if r.task.enabled {
                     "yes".into()
                 } else {
@@ -123,6 +129,8 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
         print_json(&serde_json::json!({
             "task": row, "enabled": row.task.enabled, "next": next_label(&row),
             "recent": recent, "recovery": recovery,
+            "condition": super::probes::condition(&store.conn, &row.task)?,
+            "watch": super::probes::watching(&store.conn, &row.task)?,
         }));
         return Ok(0);
     }
@@ -149,6 +157,15 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             .unwrap_or_default()
     );
     println!("next:       {}", next_label(&row));
+    let zone = kit_db::settings::Settings::load(&store.conn)?.zone();
+    let probe = kit_db::probe::store::get(&store.conn, name)?;
+    if let Some(l) = super::probes::condition_line(t, probe.as_ref(), zone) {
+        println!("condition:  {l}");
+    }
+    let watch = kit_db::watch::get(&store.conn, name)?;
+    if let Some(l) = super::probes::watch_line(t, watch.as_ref(), zone) {
+        println!("watch:      {l}");
+    }
     if let Some(r) = &recovery {
         println!(
             "recovery:   {} (streak {}, rounds {})",

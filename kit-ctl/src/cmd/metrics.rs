@@ -324,7 +324,69 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         "Events recorded and not yet delivered to the notify command.",
         pending as f64,
     );
+    trigger_facts(&mut out, conn)?;
     Ok(out)
+}
+
+/// Conditions and file watches: one sample per task that has one.
+fn trigger_facts(out: &mut String, conn: &rusqlite::Connection) -> anyhow::Result<()> {
+    let probes = kit_db::probe::store::list(conn)?;
+    let watches = kit_db::watch::list(conn)?;
+    let result = |p: &kit_db::probe::store::ProbeState, v: &str| {
+        f64::from(u8::from(p.last_result.as_deref() == Some(v)))
+    };
+    per_task(
+        out,
+        "kit_condition_true",
+        "gauge",
+        "1 when the condition's last probe answered true.",
+        probes.iter().map(|p| (p.task.as_str(), result(p, "true"))),
+    );
+    per_task(
+        out,
+        "kit_condition_probe_failing",
+        "gauge",
+        "1 while the condition's probe fails (exit not 0/1, timeout, cannot start).",
+        probes.iter().map(|p| {
+            (
+                p.task.as_str(),
+                f64::from(u8::from(p.failing_since.is_some())),
+            )
+        }),
+    );
+    per_task(
+        out,
+        "kit_condition_fired_total",
+        "counter",
+        "Times the condition fired its task.",
+        probes.iter().map(|p| (p.task.as_str(), p.fired as f64)),
+    );
+    per_task(
+        out,
+        "kit_condition_next_probe_timestamp_seconds",
+        "gauge",
+        "When the condition is probed next (Unix time).",
+        probes
+            .iter()
+            .filter_map(|p| Some((p.task.as_str(), seconds(p.next_due.as_deref()?)?))),
+    );
+    per_task(
+        out,
+        "kit_watch_fired_total",
+        "counter",
+        "Times a file watch fired its task.",
+        watches.iter().map(|w| (w.task.as_str(), w.fired as f64)),
+    );
+    per_task(
+        out,
+        "kit_watch_last_change_timestamp_seconds",
+        "gauge",
+        "When kit-keep last saw a watched path change (Unix time).",
+        watches
+            .iter()
+            .filter_map(|w| Some((w.task.as_str(), seconds(w.last_change_at.as_deref()?)?))),
+    );
+    Ok(())
 }
 
 /// What the alert rules (examples/prometheus/kit-rules.yml) need beyond

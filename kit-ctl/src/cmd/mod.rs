@@ -12,6 +12,7 @@ pub mod list;
 pub mod logs;
 pub mod metrics;
 pub mod next;
+pub mod probes;
 pub mod status;
 pub mod tasks;
 pub mod why;

@@ -36,9 +36,11 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         None => ctx.now()?,
     };
+    let mut probe_next = None;
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
+            probe_next = kit_db::probe::store::get(&store.conn, name)?.and_then(|p| p.next_due);
             task_schedule(&store.conn, name, a.tz.as_deref())?
         }
         (None, Some(s)) => {
@@ -54,6 +56,17 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         (None, None) => bail!("give a task name or --schedule EXPR"),
     };
+    // A condition's next probe (it fires the task only if it answers true).
+    if let Some(t) = probe_next.as_deref().and_then(clock::parse_stored) {
+        let local = t
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        if ctx.json {
+            print_json(&serde_json::json!({ "probe_at": local, "utc": clock::fmt(t) }));
+        } else {
+            println!("{local} (condition probe)");
+        }
+    }
     for t in fire_times(&expr, zone, from, a.count)? {
         let local = t.with_timezone(&zone);
         if ctx.json {

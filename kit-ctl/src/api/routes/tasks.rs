@@ -24,6 +24,19 @@ fn view(call: &Call, row: &TaskRow) -> Result<Value, ApiError> {
             "last_run".into(),
             serde_json::to_value(last).unwrap_or(Value::Null),
         );
+        let conn = &call.store.conn;
+        let (cond, watch) = (
+            crate::cmd::probes::condition(conn, &row.task)?,
+            crate::cmd::probes::watching(conn, &row.task)?,
+        );
+        m.insert(
+            "condition_state".into(),
+            cond.map_or(Value::Null, |c| c["state"].clone()),
+        );
+        m.insert(
+            "watch_state".into(),
+            watch.map_or(Value::Null, |w| w["state"].clone()),
+        );
     }
     Ok(v)
 }

@@ -8,6 +8,7 @@
 
 mod parts;
 mod print;
+mod triggers;
 
 pub use parts::{day_bounds, running_and_queued, streak};
 pub use print::print;
@@ -57,6 +58,8 @@ pub struct Status {
     /// kit-tick's latest gap today (long enough to miss slots) and what it
     /// was: the machine asleep, or kit-tick not started.
     pub tick_gap: Option<kit_db::gap::Gap>,
+    /// Conditions and file watches (cmd/status/triggers.rs).
+    pub triggers: triggers::Triggers,
     /// Everything worth a look, most serious first.
     pub problems: Vec<Problem>,
 }
@@ -230,6 +233,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         problems.push(attention(format!("task {} is {what}", f.task)));
     }
 
+    let watch_tasks = triggers::watch_tasks(conn)?;
     let heartbeats = vec![
         beat(conn, "kit-tick", now, Some(TICK_STALE), timed_enabled > 0)?,
         beat(
@@ -237,7 +241,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
             "kit-keep",
             now,
             Some(KEEP_STALE),
-            daemons_declared > 0,
+            daemons_declared > 0 || watch_tasks > 0,
         )?,
         heal_beat(conn, now, timed_enabled + daemons_declared > 0)?,
     ];
@@ -314,6 +318,8 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
             )));
         }
     }
+    let keep_stale = heartbeats.iter().any(|b| b.tool == "kit-keep" && b.stale);
+    let triggers = triggers::gather(conn, zone, keep_stale, &mut problems)?;
     let heartbeats: Vec<Beat> = heartbeats
         .into_iter()
         .filter(|b| b.needed || b.beat_at.is_some())
@@ -358,6 +364,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         heartbeats,
         notifications,
         tick_gap,
+        triggers,
         problems,
     })
 }

@@ -35,6 +35,24 @@ pub fn print(s: &Status) -> String {
             }
         ),
     );
+    if s.triggers.conditions + s.triggers.watches > 0 {
+        line(
+            "Triggers",
+            format!(
+                "{} condition{} ({} failing), {} file watch{}{}",
+                s.triggers.conditions,
+                plural(s.triggers.conditions),
+                s.triggers.probes_failing.len(),
+                s.triggers.watches,
+                if s.triggers.watches == 1 { "" } else { "es" },
+                if s.triggers.watches_unwatched {
+                    " (not watched: kit-keep is not running)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     let parts: Vec<String> = ORDER
         .iter()
         .filter_map(|st| {

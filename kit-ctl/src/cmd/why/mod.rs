@@ -10,6 +10,7 @@ mod daemon;
 mod recovery;
 mod slot;
 mod timed;
+mod trigger;
 
 pub use slot::{gap_words, Gap};
 
@@ -30,7 +31,8 @@ pub struct Why {
     /// asleep (the machine slept since kit-tick's last run), restarted (it
     /// restarted since, minutes ago), not_due, queued, running, ran,
     /// failed, skipped, missed, caught_up, cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
-    /// daemon_error, daemon_not_started, keep_not_running.
+    /// daemon_error, daemon_not_started, keep_not_running, probe_failed
+    /// (a condition's probe is failing).
     pub case: String,
     pub text: String,
     pub facts: Value,
@@ -116,6 +118,16 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
         timed::timed(&mut o, conn, &row, &settings, now)?
     };
     case.get_or_insert(main);
+    if let Some(c) = trigger::trigger_part(&mut o, conn, &row, now)? {
+        // A broken probe or an unwatched path explains more than the last run.
+        if row.task.enabled
+            && case
+                .as_deref()
+                .is_some_and(|c| !matches!(c, "running" | "queued"))
+        {
+            case = Some(c);
+        }
+    }
     if let Some(c) = recovery::recovery_part(&mut o, conn, &row, &settings, recovery.as_ref(), now)?
     {
         // A cooldown is the answer to "why no recovery yet", and matters
