@@ -283,3 +283,36 @@ fn apply_rejects_bad_conditions_naming_the_field() {
     bad("{ command = \"true\", fire = \"sometimes\" }", "fire");
     assert!(!kit.db.exists() || kit.scalar::<i64>("SELECT count(*) FROM supervisor_tasks") == 0);
 }
+
+#[test]
+fn one_tick_probes_every_due_condition_side_by_side_and_records_each() {
+    let mut kit = Kit::new();
+    kit.at("2026-03-02T10:00:00Z");
+    let mut toml = String::new();
+    for i in 0..12 {
+        // Half true, half false; one slow probe does not hold the others up.
+        let probe = if i == 0 {
+            "sleep 1; exit 1"
+        } else if i % 2 == 0 {
+            "exit 0"
+        } else {
+            "exit 1"
+        };
+        toml.push_str(&format!(
+            "[[task]]\nname = \"c{i:02}\"\nschedule = \"0 3 1 1 *\"\ncommand = \"true\"\n\
+             when = {{ command = \"{probe}\", every = \"1m\" }}\n\n"
+        ));
+    }
+    kit.tasks(&toml);
+    kit.at("2026-03-02T10:00:30Z");
+    kit.tick().ok();
+    wait_for(LONG, "12 probe results", || {
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_probe_results") == 12
+    });
+    wait_for(LONG, "5 condition runs", || {
+        kit.count("trigger = 'condition' AND status = 'success'") == 5
+    });
+    let fired: i64 =
+        kit.scalar("SELECT count(*) FROM supervisor_probe_results WHERE decision = 'fired'");
+    assert_eq!(fired, 5);
+}

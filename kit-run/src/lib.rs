@@ -48,10 +48,11 @@ pub struct Cli {
     /// The trigger to record for a run that no tick claimed (manual, api, recovery)
     #[arg(long, default_value = "manual", value_parser = ["manual", "api", "recovery"])]
     pub trigger: String,
-    /// Run the condition probe of task NAME (kit-tick starts this for each
-    /// probe it claims), record its answer and fire the task if it says so
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["tasks", "name"])]
-    pub probe: Option<String>,
+    /// Run the condition probes of these tasks (kit-tick starts one such
+    /// kit-run for the probes it claims), record each answer and fire each
+    /// task whose rule says so
+    #[arg(long, value_name = "NAME", num_args = 1.., conflicts_with_all = ["tasks", "name"])]
+    pub probe: Vec<String>,
     /// Generate a man page or a shell completion script, then exit
     #[arg(long, value_name = "WHAT")]
     pub generate: Option<Generate>,
@@ -76,15 +77,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         trigger: cli.trigger.clone(),
     };
     let store = cli.db.open()?;
+    if !cli.probe.is_empty() {
+        return probe::run(store, &cli.probe, cli.now.as_deref(), cli.json);
+    }
     let code = run_on(&store, &cli, &opts);
     store.release();
     code
 }
 
 fn run_on(store: &kit_db::Store, cli: &Cli, opts: &task_run::Options) -> anyhow::Result<i32> {
-    if let Some(task) = &cli.probe {
-        return probe::run(store, task, cli.now.as_deref(), cli.json);
-    }
     if let Some(label) = &cli.name {
         return adhoc::run(store, label, &cli.command, cli.timeout.as_deref(), opts);
     }

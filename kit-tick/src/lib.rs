@@ -73,13 +73,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     // dead kit-keep (a dry run changes nothing, so it starts nothing).
     let heal = !cli.no_heal && !cli.dry_run;
     // Probes start in every form (like kit-heal): they are not slots for
-    // a piped kit-run, and a tick must not wait for them.
-    if !cli.dry_run {
-        for name in &report.probes {
-            let args = ["--probe", name.as_str()];
-            if let Err(e) = kit_db::launch::detached("kit-run", &db_path, &args, injected) {
-                eprintln!("kit-tick: cannot start the probe of {name}: {e}");
-            }
+    // a piped kit-run, and a tick must not wait for them. One detached
+    // kit-run takes them all (side by side), so a tick with a thousand
+    // probes due costs one spawn, not a thousand.
+    if !cli.dry_run && !report.probes.is_empty() {
+        let mut args = vec!["--probe"];
+        args.extend(report.probes.iter().map(String::as_str));
+        if let Err(e) = kit_db::launch::detached("kit-run", &db_path, &args, injected) {
+            eprintln!(
+                "kit-tick: cannot start the probes ({}): {e}",
+                report.probes.join(", ")
+            );
         }
     }
     if cli.exec {

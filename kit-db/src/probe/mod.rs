@@ -36,8 +36,25 @@ pub struct Report {
     pub duration_ms: i64,
 }
 
+/// A task loaded for probing: its definition and the zone it runs in.
+pub struct Loaded {
+    pub task: crate::task::Task,
+    pub zone: String,
+}
+
+/// Reads what a probe needs (a short read; no lock is held afterwards).
+pub fn load(store: &Store, name: &str) -> Result<Loaded> {
+    let task = repo::require(&store.conn, name)?.task;
+    let zone = task.timezone.clone().unwrap_or_else(|| {
+        crate::settings::Settings::load(&store.conn)
+            .map(|s| s.zone().name().to_string())
+            .unwrap_or_else(|_| "UTC".into())
+    });
+    Ok(Loaded { task, zone })
+}
+
 /// Runs the probe of `name` now and records it; fires the task when the
-/// rule says so. `now` is the clock (injected in tests); `injected` is
+/// rule says so. `now_of` is the clock (injected in tests); `injected` is
 /// passed on to the kit-run it starts.
 pub fn run_claimed(
     store: &Store,
@@ -45,16 +62,26 @@ pub fn run_claimed(
     now_of: impl Fn() -> Instant,
     injected: Option<&str>,
 ) -> Result<Report> {
-    let row = repo::require(&store.conn, name)?;
-    let task = row.task;
-    let zone = task.timezone.clone().unwrap_or_else(|| {
-        crate::settings::Settings::load(&store.conn)
-            .map(|s| s.zone().name().to_string())
-            .unwrap_or_else(|_| "UTC".into())
-    });
-    let probed = run::probe(&task, store.path(), &zone);
+    let loaded = load(store, name)?;
+    let probed = run::probe(&loaded.task, store.path(), &loaded.zone);
+    settle(store, &loaded.task, &probed, now_of(), injected)
+}
+
+/// Records a probe's answer in one write transaction (the rule applied, the
+/// run fired), then starts the fired run. Separate from running the probe
+/// so that a process running many probes side by side can share one
+/// connection: a second connection to the DB in the same process would
+/// break SQLite's POSIX locks (closing any descriptor of the file drops
+/// every lock the process holds on it).
+pub fn settle(
+    store: &Store,
+    task: &crate::task::Task,
+    probed: &run::Probed,
+    now: Instant,
+    injected: Option<&str>,
+) -> Result<Report> {
+    let name = task.name.as_str();
     let (report, fired) = store.write(|tx| {
-        let now = now_of();
         let state = store::get(tx, name)?;
         let previous_answer = state
             .as_ref()
@@ -64,9 +91,12 @@ pub fn run_claimed(
             .as_ref()
             .and_then(|s| s.last_fired_at.as_deref())
             .and_then(clock::parse_stored);
-        let when = task.when.clone();
+        // The task as it is now: disabled or changed while the probe ran.
+        let current = repo::get(tx, name)?.map(|r| r.task);
+        let when = current.as_ref().and_then(|t| t.when.clone());
+        let enabled = current.as_ref().is_some_and(|t| t.enabled);
         let decision = match &when {
-            Some(w) if task.enabled => rule::decide(
+            Some(w) if enabled => rule::decide(
                 w.fire(),
                 previous_answer,
                 probed.answer,
@@ -74,6 +104,7 @@ pub fn run_claimed(
                 w.min_interval(),
                 now,
             ),
+            _ if probed.answer == Answer::Failed => Decision::Failed,
             _ => Decision::NotTrue,
         };
         let fired = if decision == Decision::Fire {
@@ -90,7 +121,7 @@ pub fn run_claimed(
         record(
             tx,
             name,
-            &probed,
+            probed,
             decision,
             execution_id,
             state.as_ref(),
