@@ -102,6 +102,7 @@ pub fn fire_times(
             bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
         }
         Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
+        Schedule::Event => bail!("{expr:?} has no fire times: it runs when triggered"),
         Schedule::Every(d) => {
             // Anchored on the previous slot; from a given instant, the grid
             // starts at the next whole minute.

@@ -60,7 +60,9 @@ fn store(call: &Call, task: &kit_db::task::Task, create_only: bool) -> Result<Re
                 task.name, task.name
             )));
         }
-        repo::upsert(tx, task, now)
+        let change = repo::upsert(tx, task, now)?;
+        kit_db::triggers::chain::check_upstreams(tx, &[task.name.as_str()])?;
+        Ok(change)
     })?;
     let row = repo::require(&call.store.conn, &task.name)?;
     let status = if change == Change::Created { 201 } else { 200 };
