@@ -16,6 +16,8 @@ pub struct Req {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub content_type: Option<String>,
+    /// `Idempotency-Key` (a trigger's key, as webhooks send it).
+    pub idempotency_key: Option<String>,
     pub body: Vec<u8>,
 }
 
