@@ -302,10 +302,13 @@ fn debounce_waits_for_quiet_then_runs_once_with_every_event() {
         ["queued"],
         "still quiet for less than 30 s"
     );
-    kit.ctl()
-        .args(["why", "ingest"])
-        .run()
-        .stdout_has("waits for quiet until 2026-03-01T10:00:50.000Z");
+    let why = kit.ctl().args(["--json", "why", "ingest"]).ok().json();
+    assert_eq!(why["case"], "waiting");
+    let text = why["text"].as_str().unwrap();
+    assert!(
+        text.contains("Execution #1 is queued with 2 triggers: it waits for quiet until 2026-03-01 10:00:50 UTC"),
+        "{text}"
+    );
     kit.at("2026-03-01T10:00:50Z");
     kit.tick().ok();
     wait_for(LONG, "the debounced run", || {
