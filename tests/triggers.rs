@@ -216,8 +216,9 @@ fn an_event_task_has_no_slots_and_next_says_it_runs_when_triggered() {
     assert_eq!(kit.count("1"), 0, "kit-tick never claims an @event task");
     kit.ctl()
         .args(["next", "ingest"])
-        .run()
-        .stderr_has("runs when triggered");
+        .ok()
+        .stdout_has("ingest runs when triggered (schedule @event)");
+    kit.ctl().args(["list"]).ok().stdout_has("when triggered");
 }
 
 #[test]
@@ -421,4 +422,74 @@ fn the_api_triggers_with_the_body_as_data_and_answers_duplicates_and_oversize() 
     srv.post("/v1/tasks/nosuch/trigger", "").status(404);
     let list = srv.get("/v1/triggers?task=ingest").status(200).json();
     assert_eq!(list["triggers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn status_list_show_metrics_and_why_show_triggers_and_what_is_pending() {
+    let mut kit = Kit::new();
+    ingest(&kit, r#"debounce = "1m""#);
+    kit.at("2026-03-01T10:00:00Z");
+    kit.ctl()
+        .args(["trigger", "ingest", "--key", "a", "--data", "[1]"])
+        .ok();
+    kit.ctl().args(["trigger", "ingest", "--key", "a"]).ok();
+    kit.ctl().args(["trigger", "ingest", "--data", "[2]"]).ok();
+    let st = kit.ctl().args(["--json", "status"]).run().json();
+    assert_eq!(st["triggers"]["today"], 3);
+    assert_eq!(st["triggers"]["by_outcome"]["queued"], 1);
+    assert_eq!(st["triggers"]["by_outcome"]["coalesced"], 1);
+    assert_eq!(st["triggers"]["by_outcome"]["duplicate"], 1);
+    assert_eq!(
+        st["triggers"]["pending"][0]["due_at"],
+        "2026-03-01T10:01:00.000Z"
+    );
+    assert_eq!(st["triggers"]["pending"][0]["triggers"], 2);
+    kit.ctl()
+        .arg("status")
+        .run()
+        .stdout_has("Triggers:   3 today (1 coalesced, 1 duplicate, 1 queued); pending: ingest #1 (2 triggers, due 2026-03-01T10:01:00.000Z)");
+    kit.ctl()
+        .arg("list")
+        .ok()
+        .stdout_has("queued #1 (2 triggers, due 2026-03-01T10:01:00.000Z)");
+    let show = kit.ctl().args(["show", "ingest"]).ok();
+    assert!(
+        show.stdout
+            .contains("triggered:  when triggered; debounce 1m"),
+        "{}",
+        show.stdout
+    );
+    assert!(show.stdout.contains("duplicate"), "{}", show.stdout);
+    let m = kit.ctl().arg("metrics").ok().stdout;
+    assert!(
+        m.contains(r#"kit_triggers_total{task="ingest",source="event",outcome="coalesced"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"kit_triggered_pending{task="ingest"} 1"#),
+        "{m}"
+    );
+    // Nobody starts it for 3 minutes past its deadline: status says so.
+    kit.at("2026-03-01T10:04:30Z");
+    let st = kit.ctl().args(["--json", "status"]).run().code(1).json();
+    let problems = st["problems"].to_string();
+    assert!(
+        problems.contains("triggered run #1 (2 triggers) has waited"),
+        "{problems}"
+    );
+    // The run, once started, is explained with what it consumed.
+    kit.tick().ok();
+    wait_for(LONG, "the run", || kit.statuses("ingest") == ["success"]);
+    let why = kit.ctl().args(["--json", "why", "ingest"]).ok().json();
+    let text = why["text"].as_str().unwrap();
+    assert!(
+        text.contains("Its latest triggered run, execution #1 (event), consumed 2 triggers (a burst that coalesced): #1 (event, received 2026-03-01 10:00 UTC, 3 bytes of data, key a), #3 (event, received 2026-03-01 10:00 UTC, 3 bytes of data); it succeeded"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Trigger #2 (event, received 2026-03-01 10:00 UTC) started no run: duplicate key \"a\""
+        ),
+        "{text}"
+    );
 }

@@ -39,6 +39,10 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
+            let row = repo::require(&store.conn, name)?;
+            if row.task.is_event_only() {
+                return when_triggered(ctx, &store.conn, &row.task);
+            }
             task_schedule(&store.conn, name, a.tz.as_deref())?
         }
         (None, Some(s)) => {
@@ -67,6 +71,40 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
                 local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
             );
         }
+    }
+    Ok(0)
+}
+
+/// An `@event` task has no fire times: it runs when triggered. Says so,
+/// with what it follows and what is waiting to start.
+fn when_triggered(
+    ctx: &Ctx,
+    conn: &rusqlite::Connection,
+    task: &kit_db::task::Task,
+) -> anyhow::Result<i32> {
+    let info = kit_db::triggers::info::of(conn, task)?;
+    if ctx.json {
+        print_json(
+            &serde_json::json!({ "task": task.name, "when": "triggered", "triggers": info }),
+        );
+        return Ok(0);
+    }
+    let rest = kit_db::triggers::info::TriggerInfo {
+        event_only: false,
+        ..info.clone()
+    }
+    .summary();
+    println!(
+        "{} runs when triggered (schedule @event{})",
+        task.name,
+        if rest.is_empty() {
+            String::new()
+        } else {
+            format!("; {rest}")
+        }
+    );
+    if let Some(p) = info.pending_summary() {
+        println!("pending: {p}");
     }
     Ok(0)
 }

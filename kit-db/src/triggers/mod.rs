@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod consume;
+pub mod info;
 pub mod pending;
 pub mod rows;
 

@@ -24,6 +24,15 @@ fn view(call: &Call, row: &TaskRow) -> Result<Value, ApiError> {
             "last_run".into(),
             serde_json::to_value(last).unwrap_or(Value::Null),
         );
+        let trig = kit_db::triggers::info::of(&call.store.conn, &row.task)?;
+        // A triggered run waiting to start is what comes next.
+        if let Some(p) = trig.pending_summary() {
+            m.insert("next".into(), Value::String(p));
+        }
+        m.insert(
+            "triggers".into(),
+            serde_json::to_value(trig).unwrap_or(Value::Null),
+        );
     }
     Ok(v)
 }

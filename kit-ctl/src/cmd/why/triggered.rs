@@ -24,7 +24,9 @@ pub(super) fn triggered(
     o.fact("debounce", row.task.debounce);
     let mut how: Vec<String> = Vec::new();
     if event_only {
-        how.push(format!("{name} has no time slots (schedule @event): it runs only when triggered"));
+        how.push(format!(
+            "{name} has no time slots (schedule @event): it runs only when triggered"
+        ));
     }
     if !ups.is_empty() {
         let list: Vec<String> = ups
@@ -42,12 +44,18 @@ pub(super) fn triggered(
         ));
     }
     if let Some(d) = row.task.debounce {
-        how.push(format!("triggered runs wait for {d} without a new trigger (debounce)"));
+        how.push(format!(
+            "triggered runs wait for {d} without a new trigger (debounce)"
+        ));
     }
     if !how.is_empty() {
         let text = how.join("; ");
         // A sentence may start with the task's name, which stays lowercase.
-        let text = if text.starts_with(name.as_str()) { text } else { capitalise(&text) };
+        let text = if text.starts_with(name.as_str()) {
+            text
+        } else {
+            capitalise(&text)
+        };
         o.say(format!("{text}."));
     }
 
@@ -117,7 +125,10 @@ pub(super) fn triggered(
             t.id,
             t.source,
             o.when(&t.received_at),
-            t.reason.as_deref().unwrap_or(t.outcome.as_str()).trim_end_matches('.')
+            t.reason
+                .as_deref()
+                .unwrap_or(t.outcome.as_str())
+                .trim_end_matches('.')
         ));
     }
     o.fact("not_run_triggers", &others);
@@ -135,7 +146,11 @@ fn describe_all(o: &Out, ts: &[rows::TriggerRow]) -> String {
                 "{} triggers (a burst that coalesced): {}{}",
                 many.len(),
                 shown.join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             )
         }
     }
@@ -143,7 +158,10 @@ fn describe_all(o: &Out, ts: &[rows::TriggerRow]) -> String {
 
 /// "#4 (event, received 2026-03-01 10:00 UTC, 22 bytes of data, key k1)"
 fn describe(o: &Out, t: &rows::TriggerRow) -> String {
-    let mut parts = vec![t.source.clone(), format!("received {}", o.when(&t.received_at))];
+    let mut parts = vec![
+        t.source.clone(),
+        format!("received {}", o.when(&t.received_at)),
+    ];
     if t.data_bytes > 0 {
         parts.push(format!("{} bytes of data", t.data_bytes));
     }
