@@ -433,23 +433,6 @@ pub fn metrics(ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_escape_backslash_quote_and_newline() {
-        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
-    }
-
-    #[test]
-    fn numbers_are_integers_when_whole() {
-        assert_eq!(number(3.0), "3");
-        assert_eq!(number(1.5), "1.500");
-        assert_eq!(number(f64::INFINITY), "+Inf");
-    }
-}
-
 /// Triggers received (by task, source and outcome) and triggered runs
 /// waiting to start (by task).
 fn triggers(out: &mut String, conn: &rusqlite::Connection) -> anyhow::Result<()> {
@@ -484,4 +467,21 @@ fn triggers(out: &mut String, conn: &rusqlite::Connection) -> anyhow::Result<()>
         pending.iter().map(|(t, n)| (t.as_str(), *n)),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+
+    #[test]
+    fn numbers_are_integers_when_whole() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(1.5), "1.500");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+    }
 }
