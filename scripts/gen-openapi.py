@@ -154,7 +154,7 @@ schemas = {
         "tasks": {"type": "object"}, "running": {"type": "integer"}, "queued": {"type": "integer"},
         "today": {"type": "object"}, "daemons": {"type": "object"}, "failing": {"type": "array", "items": {"type": "object"}},
         "heartbeats": {"type": "array", "items": {"type": "object"}}, "notifications": {"type": "object"},
-        "triggers": {"type": "object", "description": "Conditions and file watches: counts, failing probes, watches kit-keep is not watching"},
+        "conditions": {"type": "object", "description": "Conditions and file watches: counts, failing probes, watches kit-keep is not watching"},
         "problems": {"type": "array", "items": {"type": "object"}}}},
     "Why": {"type": "object", "description": "What `kit-ctl why NAME --json` prints: the task's recent history explained"},
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},

@@ -19,7 +19,7 @@ fn setup(kit: &mut Kit, extra: &str) -> (std::path::PathBuf, std::path::PathBuf)
         r#"
 [[task]]
 name = "defrag"
-schedule = "0 3 1 1 *"
+schedule = "@event"
 command = "echo run >> {ran}"
 when = {{ command = "test -f {flag}", every = "1m"{extra} }}
 "#,
@@ -78,6 +78,11 @@ fn edge_condition_fires_once_when_the_probe_turns_true_and_never_while_false() {
     assert_eq!(decisions(&kit), ["not_true", "fired", "no_edge"]);
     assert_eq!(kit.count("task = 'defrag'"), 1);
     assert_eq!(std::fs::read_to_string(&ran).unwrap(), "run\n");
+    // The run went through the trigger machinery, with the probe's facts.
+    let detail: String = kit.scalar(
+        "SELECT detail FROM supervisor_triggers WHERE task = 'defrag' AND source = 'condition'",
+    );
+    assert!(detail.contains("\"probe_exit\":0"), "{detail}");
     // False, then true again: a new edge.
     std::fs::remove_file(&flag).unwrap();
     tick_and_probe(&mut kit, "2026-03-02T10:03:30Z", 4);

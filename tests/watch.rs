@@ -42,7 +42,10 @@ fn runs(kit: &Kit, name: &str) -> i64 {
 fn a_burst_of_changes_fires_the_task_once_after_the_debounce_with_the_changed_paths() {
     let kit = Kit::new();
     std::fs::create_dir_all(kit.path("inbox")).unwrap();
-    kit.tasks(&watch_task("inbox", "inbox", "400ms"));
+    kit.tasks(&watch_task("inbox", "inbox", "400ms").replace(
+        "command = \"true\"",
+        "command = \"printf '%s' \\\"$KIT_EVENT_DATA\\\" > ~/seen.json\"",
+    ));
     let _keep = start(&kit);
     wait_for(LONG, "the watch", || watching(&kit, "inbox"));
     let t0 = Instant::now();
@@ -62,6 +65,9 @@ fn a_burst_of_changes_fires_the_task_once_after_the_debounce_with_the_changed_pa
     for f in ["a.md", "b.md", "c.md"] {
         assert!(paths.contains(f), "{paths}");
     }
+    // The command saw the changed paths (KIT_EVENT_DATA).
+    let seen = std::fs::read_to_string(kit.path("seen.json")).unwrap();
+    assert!(seen.contains("a.md") && seen.contains("c.md"), "{seen}");
     // One burst, one run.
     assert_eq!(runs(&kit, "inbox"), 1);
     let fired: i64 = kit.scalar("SELECT fired FROM supervisor_watches WHERE task = 'inbox'");
@@ -153,7 +159,7 @@ fn status_flags_watch_tasks_while_kit_keep_is_not_running() {
         st.stdout
     );
     let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
-    assert_eq!(s["triggers"]["watches_unwatched"], true);
+    assert_eq!(s["conditions"]["watches_unwatched"], true);
     let why = kit.ctl().args(["why", "inbox", "--json"]).ok().json();
     assert_eq!(why["case"], "keep_not_running", "{why}");
 }

@@ -1,15 +1,14 @@
-//! The one place conditions and file watches fire a task: an adapter over
-//! the trigger machinery (`crate::triggers`, the `events` branch), so the
-//! probe runner and kit-keep's watcher never depend on its details.
-//!
-//! Until `crate::triggers` exists this records the run itself: a `queued`
-//! execution row with the given trigger, taken by the `kit-run NAME` that
-//! `start` launches (a row whose kit-run never started is taken by the
-//! next `kit-run NAME`).
+//! The one place conditions and file watches fire a task: a thin adapter
+//! over the trigger machinery (`crate::triggers`), so the probe runner and
+//! kit-keep's watcher share one way in and record the same facts. The
+//! trigger row carries the data the command sees (`KIT_EVENT_FILE` /
+//! `KIT_EVENT_DATA`), and a burst that finds a run still queued coalesces
+//! into it, as every trigger does.
 
-use crate::clock::{self, Instant};
+use crate::clock::Instant;
+use crate::triggers::{self, NewTrigger, Source};
 use crate::Result;
-use rusqlite::{params, Transaction};
+use rusqlite::Transaction;
 
 /// Which trigger kind fired (the execution's `trigger` value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +19,12 @@ pub enum Kind {
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
+        self.source().as_str()
+    }
+    fn source(self) -> Source {
         match self {
-            Kind::Condition => "condition",
-            Kind::Watch => "watch",
+            Kind::Condition => Source::Condition,
+            Kind::Watch => Source::Watch,
         }
     }
 }
@@ -30,15 +32,16 @@ impl Kind {
 /// What firing did.
 #[derive(Debug, Clone)]
 pub struct Fired {
-    /// The execution row recorded for it (None: not run, see `outcome`).
+    /// The execution that takes it (its own, or the queued one it joined);
+    /// None when it started nothing (see `outcome`).
     pub execution_id: Option<i64>,
-    /// What happened, in a word, for the probe/watch record.
+    /// `supervisor_triggers.outcome`: queued, coalesced, refused, ...
     pub outcome: String,
-    /// A kit-run must be started for it now.
-    pub start: bool,
+    inner: triggers::Fired,
 }
 
-/// Records the firing inside the caller's write transaction.
+/// Records the firing inside the caller's write transaction. `data` is what
+/// the command sees; it is also the trigger's detail for `why`.
 pub fn fire_in(
     tx: &Transaction,
     task: &str,
@@ -46,26 +49,33 @@ pub fn fire_in(
     data: &serde_json::Value,
     now: Instant,
 ) -> Result<Fired> {
-    let _ = data;
-    tx.execute(
-        "INSERT INTO supervisor_executions(task, trigger, attempt, created_at, status)
-         VALUES (?1, ?2, 1, ?3, 'queued')",
-        params![task, kind.as_str(), clock::fmt(now)],
-    )?;
+    let bytes = serde_json::to_vec(data).map_err(|e| crate::Error::invalid(e.to_string()))?;
+    // A probe's output or a long path list must not make the trigger fail.
+    let bytes = if bytes.len() > triggers::DATA_CAP {
+        serde_json::to_vec(&serde_json::json!({ "truncated": true })).unwrap_or_default()
+    } else {
+        bytes
+    };
+    let t = NewTrigger {
+        task,
+        source: kind.source(),
+        key: None,
+        data: Some(&bytes),
+        detail: data.clone(),
+    };
+    let inner = triggers::fire_in(tx, &t, now)?;
     Ok(Fired {
-        execution_id: Some(tx.last_insert_rowid()),
-        outcome: "queued".into(),
-        start: true,
+        execution_id: inner.execution_id,
+        outcome: inner.outcome.as_str().to_string(),
+        inner,
     })
 }
 
-/// Starts the detached kit-run that takes a fired run (no-op when
-/// `!fired.start`).
+/// Starts the detached kit-run that takes a fired run (no-op when nothing
+/// must start now). A failure to start is not lost: kit-tick starts a
+/// queued triggered run that nobody started.
 pub fn start(db: &std::path::Path, task: &str, fired: &Fired, now: Option<&str>) {
-    if !fired.start {
-        return;
-    }
-    if let Err(e) = crate::launch::detached("kit-run", db, &[task], now) {
-        eprintln!("cannot start kit-run for {task}: {e}");
+    if let Err(e) = triggers::start(db, task, &fired.inner, now) {
+        eprintln!("cannot start kit-run for {task}: {e} (the next kit-tick starts it)");
     }
 }

@@ -39,6 +39,7 @@ pub fn run(
         trigger,
         who: Recorder::this_process(),
         live_clock: !clock::is_injected(opts.now_flag.as_deref()),
+        events: Default::default(),
     };
     let mut spec = SpawnSpec::new(command.iter().cloned());
     spec.env = std::env::vars_os().collect();
@@ -55,7 +56,7 @@ pub fn run(
     let (slot, ended) = starter.run(&Plan::first(trigger), spec, &limits, now)?;
     let finished_at =
         slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-    record::result(&store.conn, label, slot.id, &ended.finish, finished_at)?;
+    record::result(store, label, slot.id, &ended.finish, finished_at, false)?;
     record::report(store, label, slot.id, &ended, opts.json)?;
     Ok(ended.code)
 }

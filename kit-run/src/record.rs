@@ -3,21 +3,25 @@
 use crate::attempt::Ended;
 use anyhow::Context;
 use kit_db::exec::{self, Finish};
+use kit_db::triggers::{chain, Fired};
 use kit_db::{clock, Store};
 
-/// Records how the attempt ended. When the disk is too full for the
-/// captured output, the verdict is recorded without it (and says so)
-/// rather than not at all; if even that fails, kit-run exits 125 and the
-/// row is settled `lost` by the next tool.
+/// Records how the attempt ended and, when `chain` (the run's last
+/// attempt), fires the chains of the tasks that follow it, in the same
+/// transaction: a kill -9 right after cannot lose or double them. When the
+/// disk is too full for the captured output, the verdict is recorded
+/// without it (and says so) rather than not at all; if even that fails,
+/// kit-run exits 125 and the row is settled `lost` by the next tool.
 pub fn result(
-    conn: &rusqlite::Connection,
+    store: &Store,
     name: &str,
     id: i64,
     f: &Finish,
     at: clock::Instant,
-) -> anyhow::Result<()> {
-    match exec::finish(conn, id, f, at) {
-        Ok(_) => Ok(()),
+    chain: bool,
+) -> anyhow::Result<Vec<(String, Fired)>> {
+    match finish_and_chain(store, name, id, f, at, chain) {
+        Ok(fired) => Ok(fired),
         Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
             let mut lean = f.clone();
             let n = lean.output.take().map_or(0, |o| o.len());
@@ -27,11 +31,40 @@ pub fn result(
                 Some(r) => format!("{r}; {why}"),
                 None => why,
             });
-            exec::finish(conn, id, &lean, at).context("recording the execution's result")?;
+            let fired = finish_and_chain(store, name, id, &lean, at, chain)
+                .context("recording the execution's result")?;
             eprintln!("kit-run: {name}: execution #{id}: output not recorded: no space left for the database");
-            Ok(())
+            Ok(fired)
         }
         Err(e) => Err(e).context("recording the execution's result"),
+    }
+}
+
+fn finish_and_chain(
+    store: &Store,
+    name: &str,
+    id: i64,
+    f: &Finish,
+    at: clock::Instant,
+    chain: bool,
+) -> kit_db::Result<Vec<(String, Fired)>> {
+    store.write(|tx| {
+        // Only the finish that changed the row fires: once per execution.
+        if exec::finish(tx, id, f, at)? && chain {
+            chain::after_finish(tx, name, id, f.status, at)
+        } else {
+            Ok(Vec::new())
+        }
+    })
+}
+
+/// Starts the kit-run of each chained run just fired, at once.
+pub fn start_chained(store: &Store, fired: &[(String, Fired)], now: Option<&str>) {
+    for (task, f) in fired {
+        if let Err(e) = kit_db::triggers::start(store.path(), task, f, now) {
+            // The row is queued: the next kit-tick starts it.
+            eprintln!("kit-run: cannot start kit-run for chained task {task}: {e} (kit-tick will)");
+        }
     }
 }
 

@@ -86,6 +86,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             );
         }
     }
+    // Triggered runs nobody is starting are started whatever the form: the
+    // tick is their safety net, not their usual way in.
+    for (id, task) in &report.triggered {
+        if let Err(e) = kit_db::triggers::start_execution(&db_path, task, *id, injected) {
+            eprintln!("kit-tick: cannot start kit-run for {task} (execution #{id}): {e}");
+        }
+    }
     if cli.exec {
         let mut failures = 0;
         for c in &report.claimed {

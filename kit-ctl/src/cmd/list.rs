@@ -28,6 +28,7 @@ pub fn next_label(row: &TaskRow) -> String {
     match row.task.schedule.trim() {
         "@daemon" => "daemon".into(),
         "@reboot" => "at boot".into(),
+        "@event" => "when triggered".into(),
         _ => row
             .next_due
             .clone()
@@ -46,12 +47,14 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
     let mut table_rows = Vec::new();
     for r in &rows {
         let last = last_run(&store.conn, &r.task.name)?;
-        let next = next_label(r);
+        let trig = kit_db::triggers::info::of(&store.conn, &r.task)?;
+        // A triggered run waiting to start is what comes next.
+        let next = trig.pending_summary().unwrap_or_else(|| next_label(r));
         if ctx.json {
             items.push(serde_json::json!({
                 "name": r.task.name, "schedule": r.task.schedule, "enabled": r.task.enabled,
                 "command": r.task.command, "next": next, "next_due": r.next_due,
-                "last_run": last,
+                "last_run": last, "triggers": trig,
                 "condition": super::probes::condition(&store.conn, &r.task)?,
                 "watch": super::probes::watching(&store.conn, &r.task)?,
             }));
@@ -125,10 +128,13 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             "escalated_at": r.escalated_at,
         })
     });
+    let trig = kit_db::triggers::info::of(&store.conn, &row.task)?;
+    let recent_triggers = kit_db::triggers::rows::recent(&store.conn, Some(name), 10)?;
     if ctx.json {
         print_json(&serde_json::json!({
             "task": row, "enabled": row.task.enabled, "next": next_label(&row),
-            "recent": recent, "recovery": recovery,
+            "recent": recent, "recovery": recovery, "triggers": trig,
+            "recent_triggers": recent_triggers,
             "condition": super::probes::condition(&store.conn, &row.task)?,
             "watch": super::probes::watching(&store.conn, &row.task)?,
         }));
@@ -157,6 +163,10 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             .unwrap_or_default()
     );
     println!("next:       {}", next_label(&row));
+    let how = trig.summary();
+    if !how.is_empty() {
+        println!("triggered:  {how}");
+    }
     let zone = kit_db::settings::Settings::load(&store.conn)?.zone();
     let probe = kit_db::probe::store::get(&store.conn, name)?;
     if let Some(l) = super::probes::condition_line(t, probe.as_ref(), zone) {
@@ -165,6 +175,17 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
     let watch = kit_db::watch::get(&store.conn, name)?;
     if let Some(l) = super::probes::watch_line(t, watch.as_ref(), zone) {
         println!("watch:      {l}");
+    }
+    if !trig.followers.is_empty() {
+        let f: Vec<String> = trig
+            .followers
+            .iter()
+            .map(|u| format!("{} (on {})", u.task, u.on))
+            .collect();
+        println!("followers:  {}", f.join(", "));
+    }
+    if let Some(p) = trig.pending_summary() {
+        println!("pending:    {p}");
     }
     if let Some(r) = &recovery {
         println!(
@@ -202,6 +223,30 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             &rows
         )
     );
+    if !recent_triggers.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = recent_triggers
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.to_string(),
+                    t.source.clone(),
+                    t.received_at.clone(),
+                    t.outcome.clone(),
+                    t.execution_id.map(|e| format!("#{e}")).unwrap_or_default(),
+                    t.key.clone().unwrap_or_default(),
+                    t.data_bytes.to_string(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &["TRIGGER", "SOURCE", "RECEIVED", "OUTCOME", "RUN", "KEY", "BYTES"],
+                &rows
+            )
+        );
+    }
     let _ = clock::fmt;
     Ok(0)
 }

@@ -37,10 +37,16 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         None => ctx.now()?,
     };
     let mut probe_next = None;
+    let mut event_only = false;
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
             probe_next = kit_db::probe::store::get(&store.conn, name)?.and_then(|p| p.next_due);
+            let row = repo::require(&store.conn, name)?;
+            event_only = row.task.is_event_only();
+            if event_only && probe_next.is_none() {
+                return when_triggered(ctx, &store.conn, &row.task);
+            }
             task_schedule(&store.conn, name, a.tz.as_deref())?
         }
         (None, Some(s)) => {
@@ -67,6 +73,9 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
             println!("{local} (condition probe)");
         }
     }
+    if event_only {
+        return Ok(0); // no time slots: the probe is what comes next
+    }
     for t in fire_times(&expr, zone, from, a.count)? {
         let local = t.with_timezone(&zone);
         if ctx.json {
@@ -80,6 +89,40 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
                 local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
             );
         }
+    }
+    Ok(0)
+}
+
+/// An `@event` task has no fire times: it runs when triggered. Says so,
+/// with what it follows and what is waiting to start.
+fn when_triggered(
+    ctx: &Ctx,
+    conn: &rusqlite::Connection,
+    task: &kit_db::task::Task,
+) -> anyhow::Result<i32> {
+    let info = kit_db::triggers::info::of(conn, task)?;
+    if ctx.json {
+        print_json(
+            &serde_json::json!({ "task": task.name, "when": "triggered", "triggers": info }),
+        );
+        return Ok(0);
+    }
+    let rest = kit_db::triggers::info::TriggerInfo {
+        event_only: false,
+        ..info.clone()
+    }
+    .summary();
+    println!(
+        "{} runs when triggered (schedule @event{})",
+        task.name,
+        if rest.is_empty() {
+            String::new()
+        } else {
+            format!("; {rest}")
+        }
+    );
+    if let Some(p) = info.pending_summary() {
+        println!("pending: {p}");
     }
     Ok(0)
 }
@@ -115,6 +158,7 @@ pub fn fire_times(
             bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
         }
         Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
+        Schedule::Event => bail!("{expr:?} has no fire times: it runs when triggered"),
         Schedule::Every(d) => {
             // Anchored on the previous slot; from a given instant, the grid
             // starts at the next whole minute.

@@ -79,6 +79,9 @@ pub fn apply_loaded(
                     }
                 }
             }
+            // Once every task is written: a chain may name a task further down.
+            let names: Vec<&str> = f.tasks.iter().map(|t| t.name.as_str()).collect();
+            kit_db::triggers::chain::check_upstreams(tx, &names)?;
             Ok(changes)
         })?
     };

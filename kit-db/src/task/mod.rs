@@ -7,6 +7,6 @@ pub mod validate;
 pub mod watch;
 pub mod when;
 
-pub use model::{CatchUp, Command, Escalate, Overlap, Recovery, Task};
+pub use model::{After, CatchUp, Command, Escalate, On, Overlap, Recovery, Task};
 pub use repo::{Change, TaskRow};
 pub use validate::{validate, FieldError};

@@ -126,6 +126,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts],
             )?;
             sync_triggers(tx, task, now)?;
+            crate::triggers::chain::sync(tx, task)?;
             Ok(Change::Created)
         }
         Some(old) if old.task == *task => Ok(Change::Unchanged),
@@ -142,6 +143,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts, timing_changed],
             )?;
             sync_triggers(tx, task, now)?;
+            crate::triggers::chain::sync(tx, task)?;
             Ok(Change::Updated)
         }
     }
@@ -152,6 +154,7 @@ pub fn remove(tx: &Transaction, name: &str) -> Result<bool> {
     tx.execute("DELETE FROM supervisor_recovery WHERE task = ?1", [name])?;
     crate::probe::store::remove(tx, name)?;
     crate::watch::remove(tx, name)?;
+    crate::triggers::chain::remove(tx, name)?;
     Ok(n > 0)
 }
 

@@ -6,6 +6,7 @@ pub mod executions;
 pub mod info;
 pub mod task_body;
 pub mod tasks;
+pub mod triggers;
 
 /// One page of a list read with one row more than `limit` (that extra row
 /// tells whether there is a next page): the rows to send, and the

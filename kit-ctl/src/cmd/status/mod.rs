@@ -6,9 +6,10 @@
 //! Every query here is an index lookup or a range over today's rows, so the
 //! answer stays fast on a DB holding years of history (scripts/bench-ctl).
 
+mod conditions;
 mod parts;
 mod print;
-mod triggers;
+pub mod triggers;
 
 pub use parts::{day_bounds, running_and_queued, streak};
 pub use print::print;
@@ -55,11 +56,13 @@ pub struct Status {
     pub failing: Vec<Failing>,
     pub heartbeats: Vec<Beat>,
     pub notifications: Notifications,
+    /// Triggers today by outcome, and the triggered runs waiting to start.
+    pub triggers: triggers::Triggers,
     /// kit-tick's latest gap today (long enough to miss slots) and what it
     /// was: the machine asleep, or kit-tick not started.
     pub tick_gap: Option<kit_db::gap::Gap>,
-    /// Conditions and file watches (cmd/status/triggers.rs).
-    pub triggers: triggers::Triggers,
+    /// Conditions and file watches (cmd/status/conditions.rs).
+    pub conditions: conditions::Conditions,
     /// Everything worth a look, most serious first.
     pub problems: Vec<Problem>,
 }
@@ -223,6 +226,8 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         )));
     }
 
+    let trig = triggers::gather(conn, &today.from, &today.until, now, &mut problems)?;
+
     let failing = failing(conn)?;
     for f in &failing {
         let what = match (f.state.as_deref(), f.enabled) {
@@ -233,7 +238,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         problems.push(attention(format!("task {} is {what}", f.task)));
     }
 
-    let watch_tasks = triggers::watch_tasks(conn)?;
+    let watch_tasks = conditions::watch_tasks(conn)?;
     let heartbeats = vec![
         beat(conn, "kit-tick", now, Some(TICK_STALE), timed_enabled > 0)?,
         beat(
@@ -319,7 +324,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         }
     }
     let keep_stale = heartbeats.iter().any(|b| b.tool == "kit-keep" && b.stale);
-    let triggers = triggers::gather(conn, zone, keep_stale, &mut problems)?;
+    let conditions = conditions::gather(conn, zone, keep_stale, &mut problems)?;
     let heartbeats: Vec<Beat> = heartbeats
         .into_iter()
         .filter(|b| b.needed || b.beat_at.is_some())
@@ -363,8 +368,9 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         failing,
         heartbeats,
         notifications,
+        triggers: trig,
         tick_gap,
-        triggers,
+        conditions,
         problems,
     })
 }

@@ -35,17 +35,17 @@ pub fn print(s: &Status) -> String {
             }
         ),
     );
-    if s.triggers.conditions + s.triggers.watches > 0 {
+    if s.conditions.conditions + s.conditions.watches > 0 {
         line(
-            "Triggers",
+            "Conditions",
             format!(
                 "{} condition{} ({} failing), {} file watch{}{}",
-                s.triggers.conditions,
-                plural(s.triggers.conditions),
-                s.triggers.probes_failing.len(),
-                s.triggers.watches,
-                if s.triggers.watches == 1 { "" } else { "es" },
-                if s.triggers.watches_unwatched {
+                s.conditions.conditions,
+                plural(s.conditions.conditions),
+                s.conditions.probes_failing.len(),
+                s.conditions.watches,
+                if s.conditions.watches == 1 { "" } else { "es" },
+                if s.conditions.watches_unwatched {
                     " (not watched: kit-keep is not running)"
                 } else {
                     ""
@@ -127,6 +127,9 @@ pub fn print(s: &Status) -> String {
             .join("; ")
     };
     line("Failing", failing);
+    if s.triggers.today > 0 || !s.triggers.pending.is_empty() {
+        line("Triggers", super::triggers::line(&s.triggers));
+    }
     let beats: Vec<String> = s
         .heartbeats
         .iter()

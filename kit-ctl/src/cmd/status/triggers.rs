@@ -1,84 +1,98 @@
-//! The conditions and file watches part of `status`: a failing probe, a
-//! watch that cannot be watched, and watch tasks while kit-keep (the only
-//! process that watches) is not running all need attention.
+//! The triggers part of `status`: how many came in today and what became
+//! of them, the triggered runs waiting to start, and any that nothing alive
+//! will start (kit-tick is the safety net; if it is not running, say so).
 
 use super::{attention, Problem};
-use crate::output::local_time;
-use kit_db::{probe, watch};
+use chrono::Duration;
+use kit_db::clock::{self, Instant};
+use kit_db::triggers::pending::{self, Waiting};
+use rusqlite::Connection;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A queued triggered run nobody alive has started this long after it was
+/// due needs a look (kit-tick starts such a run within a minute).
+pub const UNSTARTED_LATE: Duration = Duration::minutes(3);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Triggers {
-    /// Enabled tasks with a `when` condition.
-    pub conditions: i64,
-    /// Enabled tasks with a `watch`.
-    pub watches: i64,
-    /// Tasks whose condition probe is failing now.
-    pub probes_failing: Vec<String>,
-    /// Watch tasks exist and kit-keep is not running: they cannot fire.
-    pub watches_unwatched: bool,
-}
-
-/// Enabled watch tasks (kit-keep is needed for them).
-pub fn watch_tasks(conn: &rusqlite::Connection) -> anyhow::Result<i64> {
-    Ok(watch::fingerprint(conn)?.len() as i64)
+    /// Triggers received today (the status day), by outcome.
+    pub today: i64,
+    pub by_outcome: BTreeMap<String, i64>,
+    /// Triggered runs queued, waiting to start.
+    pub pending: Vec<Waiting>,
 }
 
 pub fn gather(
-    conn: &rusqlite::Connection,
-    zone: chrono_tz::Tz,
-    keep_stale: bool,
+    conn: &Connection,
+    from: &str,
+    until: &str,
+    now: Instant,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<Triggers> {
-    let conds: Vec<_> = probe::store::list(conn)?;
-    let enabled: std::collections::HashSet<String> = kit_db::task::repo::list(conn)?
-        .into_iter()
-        .filter(|r| r.task.enabled)
-        .map(|r| r.task.name)
-        .collect();
-    let conds: Vec<_> = conds
-        .into_iter()
-        .filter(|p| enabled.contains(&p.task))
-        .collect();
-    let mut failing = Vec::new();
-    for p in conds.iter().filter(|p| p.failing_since.is_some()) {
-        failing.push(p.task.clone());
-        problems.push(attention(format!(
-            "task {}: its condition probe is failing since {}{} (see `kit-ctl probes {}`)",
-            p.task,
-            local_time(p.failing_since.as_deref().unwrap_or_default(), zone),
-            p.last_error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default(),
-            p.task
-        )));
-    }
-    let watches: Vec<_> = watch::list(conn)?
-        .into_iter()
-        .filter(|w| w.enabled)
-        .collect();
-    for w in watches.iter().filter(|w| w.last_error.is_some()) {
-        problems.push(attention(format!(
-            "task {}: cannot watch its paths: {}",
-            w.task,
-            w.last_error.as_deref().unwrap_or_default()
-        )));
-    }
-    let unwatched = keep_stale && !watches.is_empty();
-    if unwatched {
-        let names: Vec<&str> = watches.iter().map(|w| w.task.as_str()).collect();
-        problems.push(attention(format!(
-            "{} watch task{} cannot fire while kit-keep is not running ({})",
-            watches.len(),
-            if watches.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        )));
+    let mut stmt = conn.prepare_cached(
+        "SELECT outcome, count(*) FROM supervisor_triggers
+         WHERE received_at >= ?1 AND received_at < ?2 GROUP BY outcome",
+    )?;
+    let by_outcome: BTreeMap<String, i64> = stmt
+        .query_map([from, until], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let pending = pending::waiting(conn, None)?;
+    for w in pending.iter().filter(|w| w.owner.is_none()) {
+        let due = w
+            .due_at
+            .as_deref()
+            .or(Some(w.created_at.as_str()))
+            .and_then(clock::parse_stored);
+        if due.is_some_and(|d| now - d >= UNSTARTED_LATE) {
+            problems.push(attention(format!(
+                "task {}: triggered run #{} ({} trigger{}) has waited since {} with no kit-run to \
+                 start it; kit-tick starts it (is kit-tick running?)",
+                w.task,
+                w.id,
+                w.triggers,
+                if w.triggers == 1 { "" } else { "s" },
+                w.due_at.as_deref().unwrap_or(&w.created_at)
+            )));
+        }
     }
     Ok(Triggers {
-        conditions: conds.len() as i64,
-        watches: watches.len() as i64,
-        probes_failing: failing,
-        watches_unwatched: unwatched,
+        today: by_outcome.values().sum(),
+        by_outcome,
+        pending,
     })
+}
+
+/// "4 today (2 queued, 2 coalesced); pending: ingest #12 (2 triggers, due …)"
+pub fn line(t: &Triggers) -> String {
+    let mut s = format!("{} today", t.today);
+    if !t.by_outcome.is_empty() {
+        let parts: Vec<String> = t
+            .by_outcome
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    if !t.pending.is_empty() {
+        let p: Vec<String> = t
+            .pending
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} #{} ({} trigger{}{})",
+                    w.task,
+                    w.id,
+                    w.triggers,
+                    if w.triggers == 1 { "" } else { "s" },
+                    w.due_at
+                        .as_deref()
+                        .map(|d| format!(", due {d}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        s.push_str(&format!("; pending: {}", p.join(", ")));
+    }
+    s
 }
