@@ -83,7 +83,8 @@ nstr = {"type": "string", "nullable": True}
 nint = {"type": "integer", "nullable": True}
 execution_props = {
     "id": {"type": "integer"}, "task": {"type": "string"},
-    "trigger": {"type": "string", "enum": ["schedule", "catch_up", "manual", "retry", "daemon", "recovery", "api", "adhoc", "reboot"]},
+    "trigger": {"type": "string", "enum": ["schedule", "catch_up", "manual", "retry", "daemon", "recovery", "api", "adhoc", "reboot",
+                                          "event", "chain", "condition", "watch", "at"]},
     "attempt": {"type": "integer"}, "scheduled_for": nstr, "created_at": {"type": "string"},
     "started_at": nstr, "finished_at": nstr,
     "status": {"type": "string", "enum": ["queued", "running", "success", "failed", "timeout", "killed", "skipped", "missed", "lost", "error"]},

@@ -54,6 +54,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/tasks/t1/enable"),
     ("POST", "/v1/tasks/t1/disable"),
     ("GET", "/v1/tasks/t1/why"),
+    ("POST", "/v1/tasks/t1/trigger"),
+    ("GET", "/v1/triggers"),
     ("GET", "/v1/daemons"),
     ("POST", "/v1/daemons/d1/restart"),
     ("POST", "/v1/daemons/d1/stop"),
