@@ -35,6 +35,7 @@ fn sql_blocks(md: &str) -> Vec<(usize, String)> {
 /// tools on the real clock (the examples say "today" and "the last 7 days").
 fn prepared() -> Kit {
     let kit = Kit::new();
+    std::fs::create_dir_all(kit.path("inbox")).unwrap();
     kit.tasks(
         r#"
 [[task]]
@@ -69,8 +70,22 @@ name = "reindex"
 schedule = "@event"
 command = ["true"]
 after = [{ task = "ingest", on = "success" }]
+
+[[task]]
+name = "defrag"
+schedule = "@event"
+command = ["true"]
+when = { command = "exit 0", every = "10m" }
+
+[[task]]
+name = "inbox"
+schedule = "@event"
+command = ["true"]
+watch = { paths = ["~/inbox"], debounce = "2s" }
 "#,
     );
+    // A condition probed once (it fires defrag).
+    kit.run().args(["--probe", "defrag"]).ok();
     // Triggers: a run, a burst that coalesces behind it, a duplicate key,
     // and the chain its end fires.
     kit.ctl()
