@@ -276,6 +276,40 @@ after = [{ task = "backup", on = "success" }]
 }
 
 #[test]
+fn the_task_table_shows_conditions_and_watches() {
+    let Some(chrome) = chromium() else { return };
+    let (kit, _) = seeded();
+    std::fs::create_dir_all(kit.path("inbox")).unwrap();
+    kit.tasks(
+        r#"
+[[task]]
+name = "kg-maintenance"
+schedule = "@event"
+command = "true"
+when = { command = "exit 1", every = "10m" }
+
+[[task]]
+name = "inbox"
+schedule = "@event"
+command = "true"
+watch = { paths = ["~/inbox"] }
+"#,
+    );
+    kit.run().args(["--probe", "kg-maintenance"]).ok();
+    let srv = kit.serve(&[]);
+    let url = format!("{}/#token={}", srv.url, srv.token);
+    let dom = browse(&kit, &chrome, &url, &["--dump-dom"]);
+    assert!(
+        dom.contains("data-condition=\"kg-maintenance\">when exit 1: false"),
+        "the condition is not shown"
+    );
+    assert!(
+        dom.contains("data-watch=\"inbox\">watch ~/inbox (not watched)"),
+        "the watch is not shown"
+    );
+}
+
+#[test]
 fn the_why_explanation_opens_for_a_task() {
     let Some(chrome) = chromium() else { return };
     let (kit, _) = seeded();
