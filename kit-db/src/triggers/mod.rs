@@ -111,7 +111,8 @@ pub struct Fired {
     pub outcome: Outcome,
     /// The row's reason when it started no run of its own.
     pub reason: Option<String>,
-    /// A kit-run must be started now for `execution_id`.
+    /// A kit-run must be started now for `execution_id` (a new run; or a
+    /// queued one whose kit-run died: two kit-runs never both start it).
     pub start: bool,
 }
 
@@ -230,7 +231,7 @@ pub(crate) fn fire_on(conn: &Connection, t: &NewTrigger, now: Instant) -> Result
     }
     if let Some(q) = pending::queued_run(conn, t.task)? {
         let reason = format!("coalesced into execution #{q}, which had not started yet");
-        return record(
+        let mut fired = record(
             conn,
             t,
             &data,
@@ -238,7 +239,11 @@ pub(crate) fn fire_on(conn: &Connection, t: &NewTrigger, now: Instant) -> Result
             Some(q),
             Outcome::Coalesced,
             Some(reason),
-        );
+        )?;
+        // Its kit-run died (or never came): this trigger's caller starts
+        // one, rather than leave the burst to the next kit-tick.
+        fired.start = pending::orphaned(conn, q, now)?;
+        return Ok(fired);
     }
     conn.prepare_cached(
         "INSERT INTO supervisor_executions(task, trigger, attempt, created_at, status)

@@ -29,6 +29,32 @@ pub fn queued_run(conn: &Connection, task: &str) -> Result<Option<i64>> {
     Ok(stmt.query_row([task], |r| r.get(0)).optional()?)
 }
 
+/// How long a queued triggered row may wait for its kit-run to take it
+/// before a new trigger starts another (normally it takes milliseconds).
+pub const TAKE_GRACE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// True when queued row `id` has no live owner: its kit-run died, or none
+/// took it within [`TAKE_GRACE`] (or it stepped back, on an injected clock).
+pub fn orphaned(conn: &Connection, id: i64, now: Instant) -> Result<bool> {
+    type Owner = (Option<i64>, Option<i64>, Option<String>, String);
+    let row: Option<Owner> = conn
+        .prepare_cached(
+            "SELECT pid, pid_start, boot_id, created_at FROM supervisor_executions
+             WHERE id = ?1 AND status = 'queued'",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    Ok(match row {
+        None => false,
+        Some((Some(pid), start, boot, _)) => {
+            !process::recorded_alive(Some(pid), start, boot.as_deref())
+        }
+        Some((None, _, _, created)) => {
+            clock::parse_stored(&created).is_some_and(|c| now - c >= TAKE_GRACE)
+        }
+    })
+}
+
 /// Whether this kit-run may start the row.
 #[derive(Debug)]
 pub enum Take {
