@@ -50,43 +50,44 @@ pub struct Watches {
 }
 
 impl Watches {
+    /// No watcher (thread, inotify/kqueue descriptor, pipe) until the first
+    /// watch needs one: a kit-keep with only daemons pays nothing.
     pub fn new() -> Watches {
-        let (tx, rx) = channel();
-        let mut error = None;
-        let (wake, watcher) = match nix::unistd::pipe() {
-            Ok((r, w)) => {
-                let r = File::from(r);
-                let w = File::from(w);
-                let _ = kit_db::process::set_nonblocking(&r);
-                let _ = kit_db::process::set_nonblocking(&w);
-                let handler = move |ev: notify::Result<notify::Event>| {
-                    if tx.send(ev).is_ok() {
-                        // A full pipe is already readable: nothing lost.
-                        let _ = (&w).write(&[1]);
-                    }
-                };
-                match notify::recommended_watcher(handler) {
-                    Ok(wt) => (Some(r), Some(wt)),
-                    Err(e) => {
-                        error = Some(format!("cannot start the file watcher: {e}"));
-                        (None, None)
-                    }
-                }
-            }
-            Err(e) => {
-                error = Some(format!("cannot make the file watcher's pipe: {e}"));
-                (None, None)
-            }
-        };
+        let (_, rx) = channel();
         Watches {
-            watcher,
+            watcher: None,
             rx,
-            wake,
+            wake: None,
             tasks: BTreeMap::new(),
             roots: BTreeMap::new(),
             fingerprint: None,
-            error,
+            error: None,
         }
+    }
+
+    /// Starts the watcher and its wake-up pipe if not running yet.
+    fn ensure(&mut self) -> Result<(), String> {
+        if self.watcher.is_some() {
+            return Ok(());
+        }
+        let (r, w) =
+            nix::unistd::pipe().map_err(|e| format!("cannot make the file watcher's pipe: {e}"))?;
+        let (r, w) = (File::from(r), File::from(w));
+        let _ = kit_db::process::set_nonblocking(&r);
+        let _ = kit_db::process::set_nonblocking(&w);
+        let (tx, rx) = channel();
+        let handler = move |ev: notify::Result<notify::Event>| {
+            if tx.send(ev).is_ok() {
+                // A full pipe is already readable: nothing lost.
+                let _ = (&w).write(&[1]);
+            }
+        };
+        let watcher = notify::recommended_watcher(handler)
+            .map_err(|e| format!("cannot start the file watcher: {e}"))?;
+        self.watcher = Some(watcher);
+        self.wake = Some(r);
+        self.rx = rx;
+        Ok(())
     }
 
     pub fn fd(&self) -> Option<RawFd> {
@@ -119,8 +120,13 @@ impl Keep {
         if self.watches.fingerprint.as_ref() == Some(&fp) {
             return;
         }
-        if let Some(e) = self.watches.error.take() {
-            self.log.error("watch", None, &e);
+        if !fp.is_empty() {
+            if let Err(e) = self.watches.ensure() {
+                if self.watches.error.as_deref() != Some(e.as_str()) {
+                    self.log.error("watch", None, &e);
+                    self.watches.error = Some(e);
+                }
+            }
         }
         let states: BTreeMap<String, kit_db::watch::WatchState> =
             kit_db::watch::list(&self.store.conn)
