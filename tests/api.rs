@@ -51,6 +51,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/tasks/t1"),
     ("DELETE", "/v1/tasks/t1"),
     ("POST", "/v1/tasks/t1/run"),
+    ("POST", "/v1/tasks/t1/trigger"),
     ("POST", "/v1/tasks/t1/enable"),
     ("POST", "/v1/tasks/t1/disable"),
     ("GET", "/v1/tasks/t1/why"),
@@ -61,6 +62,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/executions"),
     ("GET", "/v1/executions/1"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/triggers"),
     ("GET", "/metrics"),
     ("GET", "/v1/openapi.json"),
 ];
