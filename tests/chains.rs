@@ -233,3 +233,61 @@ fn a_chain_to_a_disabled_task_is_recorded_as_refused() {
     assert_eq!(outcome, "refused");
     assert!(reason.contains("disabled"), "{reason}");
 }
+
+#[test]
+fn add_declares_a_chain_and_a_debounce_from_the_command_line() {
+    let kit = Kit::new();
+    kit.ctl()
+        .args(["add", "up", "--schedule", "@event", "--", "true"])
+        .ok();
+    kit.ctl()
+        .args([
+            "add",
+            "down",
+            "--schedule",
+            "@event",
+            "--after",
+            "up:finish",
+            "--debounce",
+            "2s",
+            "--",
+            "true",
+        ])
+        .ok();
+    let spec: String = kit.scalar("SELECT spec FROM supervisor_tasks WHERE name = 'down'");
+    let v: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(
+        v["after"],
+        serde_json::json!([{ "task": "up", "on": "finish" }])
+    );
+    assert_eq!(v["debounce"], "2s");
+    kit.ctl()
+        .args([
+            "add",
+            "x",
+            "--schedule",
+            "@event",
+            "--after",
+            "up:sometimes",
+            "--",
+            "true",
+        ])
+        .run()
+        .code(2)
+        .stderr_has("--after: invalid value \"sometimes\"");
+    kit.ctl()
+        .args([
+            "add",
+            "up",
+            "--update",
+            "--schedule",
+            "@event",
+            "--after",
+            "down",
+            "--",
+            "true",
+        ])
+        .run()
+        .code(2)
+        .stderr_has("up -> down -> up");
+}

@@ -38,7 +38,7 @@ pub enum Cmd {
     /// Print a task file made from a crontab, launchd plists or systemd timers (--apply applies it)
     Import(cmd::import::ImportArgs),
     /// Declare a task from the command line
-    Add(cmd::tasks::AddArgs),
+    Add(Box<cmd::tasks::AddArgs>),
     /// Remove tasks (their history stays)
     Rm {
         #[arg(required = true)]
@@ -114,7 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Apply(a) => cmd::tasks::apply(&ctx, a),
         Cmd::Export(a) => cmd::export::export(&ctx, a),
         Cmd::Import(a) => cmd::import::import(&ctx, a),
-        Cmd::Add(a) => cmd::tasks::add(&ctx, a),
+        Cmd::Add(a) => cmd::tasks::add(&ctx, *a),
         Cmd::Rm { names } => cmd::tasks::remove(&ctx, &names),
         Cmd::Enable { names } => cmd::tasks::set_enabled(&ctx, &names, true),
         Cmd::Disable { names } => cmd::tasks::set_enabled(&ctx, &names, false),
