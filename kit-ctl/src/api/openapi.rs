@@ -66,6 +66,9 @@ mod tests {
             "health": {"command": "true", "every": "1s", "timeout": "1s", "failures": 1, "start_period": "1s"},
             "recovery": {"failure_threshold": 1, "max_attempts": 1, "cooldown": "1m",
                          "actions": ["run:x"], "escalate": "notify"},
+            "when": {"command": "true", "every": "10m", "timeout": "30s", "fire": "level",
+                     "min_interval": "1h"},
+            "watch": {"paths": ["/"], "debounce": "5s"},
         });
         let task: kit_db::task::Task = serde_json::from_value(full).expect("task");
         let v = serde_json::to_value(&task).expect("json");
