@@ -237,9 +237,10 @@ pub fn run_task(
 
 /// How a queued row came to be, for the reason of a row settled unrun.
 fn queued_how(q: &exec::Execution) -> &'static str {
-    match q.trigger.as_str() {
-        "event" | "chain" | "condition" | "watch" => "it was triggered",
-        _ => "this slot was claimed",
+    if kit_db::triggers::is_triggered(&q.trigger) {
+        "it was triggered"
+    } else {
+        "this slot was claimed"
     }
 }
 
