@@ -181,10 +181,10 @@ impl Store {
         // synchronous=NORMAL is durable across process crashes in WAL mode,
         // which is the failure we design for (kill -9 at any moment).
         if !pre.wal {
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|e| classify(&self.path, e))?;
+            // Retried like the first read: while another tool creating the
+            // DB holds it (switching it to WAL, or migrating it), the switch
+            // meets SQLITE_BUSY without the busy handler being called.
+            let mode: String = self.read_retrying("PRAGMA journal_mode=WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(Error::Path {
                     path: self.path.clone(),
