@@ -495,3 +495,22 @@ fn status_list_show_metrics_and_why_show_triggers_and_what_is_pending() {
         "{text}"
     );
 }
+
+#[test]
+fn a_triggered_run_whose_task_is_disabled_before_it_starts_is_settled_with_why() {
+    let mut kit = Kit::new();
+    ingest(&kit, r#"debounce = "30s""#);
+    kit.at("2026-03-01T10:00:00Z");
+    let a = kit.ctl().args(["--json", "trigger", "ingest"]).ok().json();
+    let id = a["execution_id"].as_i64().unwrap();
+    kit.ctl().args(["disable", "ingest"]).ok();
+    kit.at("2026-03-01T10:01:00Z");
+    wait_for(LONG, "the row to be settled", || {
+        kit.tick().ok();
+        kit.statuses("ingest") == ["skipped"]
+    });
+    let reason: String = kit.scalar(&format!(
+        "SELECT reason FROM supervisor_executions WHERE id = {id}"
+    ));
+    assert_eq!(reason, "the task was disabled after it was triggered");
+}

@@ -69,11 +69,12 @@ pub struct LateQueued {
 }
 
 pub fn late_queued(conn: &Connection, now: Instant) -> Result<Vec<LateQueued>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
          WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1
-           AND trigger NOT IN ('event','chain','condition','watch') ORDER BY id",
-    )?;
+           AND trigger NOT IN {} ORDER BY id",
+        crate::triggers::SOURCES_SQL
+    ))?;
     let rows: Vec<(i64, String, String, Option<String>)> = stmt
         .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

@@ -102,7 +102,7 @@ impl Starter<'_> {
             let (id, trigger) = (s.id, s.trigger.clone());
             slot = Some(s);
             let mut events = self.events.borrow_mut();
-            if events.is_none() && is_triggered(&trigger) {
+            if events.is_none() && kit_db::triggers::is_triggered(&trigger) {
                 // The row is running now: no trigger can join it any more.
                 let ev = consume::env(&self.store.conn, id)
                     .map_err(|e| format!("the run's events could not be handed over: {e}"))?;
@@ -184,9 +184,4 @@ impl Starter<'_> {
             })
         })
     }
-}
-
-/// The execution `trigger` values that stand for a trigger row.
-fn is_triggered(trigger: &str) -> bool {
-    matches!(trigger, "event" | "chain" | "condition" | "watch")
 }

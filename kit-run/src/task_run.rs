@@ -65,7 +65,7 @@ pub fn run_task(
                 exec::finish(
                     conn,
                     q.id,
-                    &skipped("the task was removed after this slot was claimed"),
+                    &skipped(&format!("the task was removed after {}", queued_how(&q))),
                     now,
                 )?;
                 return Ok(0);
@@ -91,7 +91,7 @@ pub fn run_task(
             exec::finish(
                 conn,
                 q.id,
-                &skipped("the task was disabled after this slot was claimed"),
+                &skipped(&format!("the task was disabled after {}", queued_how(q))),
                 now,
             )?;
             return Ok(0);
@@ -233,6 +233,15 @@ pub fn run_task(
         ev.cleanup();
     }
     Ok(code)
+}
+
+/// How a queued row came to be, for the reason of a row settled unrun.
+fn queued_how(q: &exec::Execution) -> &'static str {
+    if kit_db::triggers::is_triggered(&q.trigger) {
+        "it was triggered"
+    } else {
+        "this slot was claimed"
+    }
 }
 
 /// The queued row this run takes: the one named (from `kit-tick --json`),

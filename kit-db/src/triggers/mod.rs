@@ -55,8 +55,22 @@ impl Source {
     }
 }
 
+impl Source {
+    pub const ALL: [Source; 4] = [
+        Source::Event,
+        Source::Chain,
+        Source::Condition,
+        Source::Watch,
+    ];
+}
+
 /// The execution `trigger` values a trigger row can stand behind (SQL list).
 pub const SOURCES_SQL: &str = "('event','chain','condition','watch')";
+
+/// True when an execution's `trigger` says triggers stand behind it.
+pub fn is_triggered(trigger: &str) -> bool {
+    Source::ALL.iter().any(|s| s.as_str() == trigger)
+}
 
 /// A trigger to record.
 #[derive(Debug, Clone)]

@@ -218,3 +218,13 @@ fn a_debounced_run_is_due_only_after_the_quiet_period_since_its_newest_trigger()
         vec![(id, "a".to_string())]
     );
 }
+
+#[test]
+fn the_sql_list_of_sources_names_every_source() {
+    let list: Vec<String> = Source::ALL
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    assert_eq!(SOURCES_SQL, format!("({})", list.join(",")));
+    assert!(is_triggered("watch") && !is_triggered("schedule"));
+}
