@@ -74,21 +74,7 @@ impl Store {
         if let Ok(mut last) = LAST_OPENED.lock() {
             *last = Some(path.to_path_buf());
         }
-        // Once this process has SQLite connections on the file, it must not
-        // open and close descriptors of its own on it: closing any descriptor
-        // of a file drops every POSIX lock the process holds on it, so the
-        // other connections' locks would vanish, and another process could
-        // checkpoint and reset the WAL under them ("database disk image is
-        // malformed"). The API server's worker threads and kit-run's probe
-        // runner open several connections; only the first open checks the file.
-        let pre = if already_opened(path) {
-            Preflight {
-                existed: true,
-                wal: true,
-            }
-        } else {
-            preflight(path)?
-        };
+        let pre = preflight(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
@@ -100,7 +86,6 @@ impl Store {
         };
         let version = store.configure(pre)?;
         store.migrate(version)?;
-        mark_opened(path);
         Ok(store)
     }
 
@@ -309,23 +294,6 @@ impl Store {
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-}
-
-/// Paths this process has opened a connection on (never forgotten: a
-/// released Store is not dropped, and re-checking a file already opened
-/// adds nothing).
-static OPENED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-fn already_opened(path: &Path) -> bool {
-    OPENED.lock().is_ok_and(|o| o.iter().any(|p| p == path))
-}
-
-fn mark_opened(path: &Path) {
-    if let Ok(mut o) = OPENED.lock() {
-        if !o.iter().any(|p| p == path) {
-            o.push(path.to_path_buf());
-        }
-    }
 }
 
 /// What the file looked like before SQLite opened it.
