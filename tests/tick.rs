@@ -179,25 +179,6 @@ catch_up_max_age = "2h"
 }
 
 #[test]
-fn a_clock_moving_backwards_never_refires_a_claimed_slot() {
-    let kit = Kit::new();
-    kit.tasks(EVERY_MINUTE);
-    for t in ["10:00:01", "10:01:01", "10:02:01"] {
-        kit.tick().arg("--now").arg(format!("2025-06-02T{t}Z")).ok();
-    }
-    let out = kit.tick().args(["--now", "2025-06-02T09:30:00Z"]).ok();
-    assert!(out.stdout.is_empty(), "{}", out.stdout);
-    let out = kit.tick().args(["--now", "2025-06-02T10:01:30Z"]).ok();
-    assert!(out.stdout.is_empty(), "{}", out.stdout);
-    let out = kit.tick().args(["--now", "2025-06-02T10:03:01Z"]).ok();
-    assert_eq!(out.lines(), vec!["m"]);
-    assert_eq!(kit.count("task = 'm'"), 4);
-    // The watermark stays at the latest instant seen.
-    let w: String = kit.scalar("SELECT value FROM supervisor_state WHERE key = 'tick.watermark'");
-    assert_eq!(w, "2025-06-02T10:03:01.000Z");
-}
-
-#[test]
 fn disabled_tasks_and_daemons_claim_nothing() {
     let kit = Kit::new();
     kit.tasks(

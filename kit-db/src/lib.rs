@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod clock_jump;
 pub mod daemon;
 pub mod dbtool;
 pub mod error;

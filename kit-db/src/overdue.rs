@@ -14,6 +14,33 @@ use std::time::Duration;
 /// jitter) before kit-heal records it missed.
 pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
 
+/// What happened and is over (slots missed, a failed tick, a clock jump)
+/// stays a problem in `status` (exit 1) for this long, so an agent polling
+/// status every few minutes sees it even after the notification.
+pub const RECENT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Slots recorded missed since `since`, per task: (task, count, the first
+/// reason's leading clause).
+pub fn missed_since(conn: &Connection, since: Instant) -> Result<Vec<(String, i64, String)>> {
+    // created_at is indexed; the missed rows of a gap share one created_at.
+    let mut stmt = conn.prepare_cached(
+        "SELECT task, count(*), min(reason) FROM supervisor_executions
+         WHERE created_at >= ?1 AND status = 'missed' GROUP BY task ORDER BY task",
+    )?;
+    let rows = stmt.query_map([clock::fmt(since)], |r| {
+        let reason: Option<String> = r.get(2)?;
+        let first = reason
+            .unwrap_or_default()
+            .trim_start_matches("missed: ")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Ok((r.get(0)?, r.get(1)?, first))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A run still `running` past its task's `stuck_after`.
 #[derive(Debug, Clone)]
 pub struct Stuck {

@@ -119,6 +119,11 @@ pub fn run_task(
                 if !opts.json {
                     eprintln!("kit-run: {name}: skipped: {why}");
                 }
+                // A skip may complete a streak kit-heal notifies at once;
+                // in the pipe form the tick's own kit-heal ran before it.
+                if opts.heal {
+                    start_heal(store, name, injected.then_some(clock::fmt(now)));
+                }
                 return Ok(0);
             }
         },
@@ -169,13 +174,7 @@ pub fn run_task(
         let retryable = matches!(ended.finish.status, "failed" | "timeout");
         if !retryable || slot.attempt > task.retries() as i64 || stopping() {
             if opts.heal && matches!(ended.finish.status, "failed" | "timeout" | "error" | "lost") {
-                let now_text = clock::fmt(finished_at);
-                let _ = kit_db::launch::detached(
-                    "kit-heal",
-                    store.path(),
-                    &["--task", name],
-                    injected.then_some(now_text.as_str()),
-                );
+                start_heal(store, name, injected.then_some(clock::fmt(finished_at)));
             }
             break ended.code;
         }
@@ -239,4 +238,10 @@ fn stable_offset(key: &str, max: Duration) -> Duration {
     }
     let ms = max.as_millis().max(1) as u64;
     Duration::from_millis(h % ms)
+}
+
+/// Starts `kit-heal --task NAME` detached (it is idempotent: a second one
+/// finds nothing new); the injected clock carries over.
+fn start_heal(store: &Store, name: &str, now: Option<String>) {
+    let _ = kit_db::launch::detached("kit-heal", store.path(), &["--task", name], now.as_deref());
 }

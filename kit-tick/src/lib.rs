@@ -1,6 +1,7 @@
 //! kit-tick: invoked every minute by launchd, a systemd timer or cron. It
 //! claims each due slot exactly once and hands it to kit-run.
 
+pub mod jump;
 pub mod plan;
 pub mod tick;
 
@@ -48,7 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     } else {
         kit_db::tickfail::take(store.path())
     };
-    let report = match tick::tick(&store, now, cli.dry_run, &failed) {
+    let clocks = kit_db::clock_jump::Reading::take(now, clock::is_injected(cli.now.as_deref()));
+    let report = match tick::tick(&store, now, &clocks, cli.dry_run, &failed) {
         Ok(r) => r,
         Err(e) => return Err(failed_tick(&store, now, e, &failed, cli.dry_run)),
     };

@@ -53,9 +53,12 @@ pub fn next_slot(schedule: &Schedule, tz: Tz, slot: Instant) -> Option<Instant> 
     }
 }
 
-pub struct Policy {
+pub struct Policy<'a> {
     pub catch_up: CatchUp,
     pub max_age: Option<Duration>,
+    /// The wall clock jumped forward since the previous tick: it, not
+    /// kit-tick, skipped the slots; after a big jump none is caught up.
+    pub jump: Option<&'a kit_db::clock_jump::Jump>,
 }
 
 /// Plans one task's slots from `due` (its stored next_due) up to `now`.
@@ -96,15 +99,17 @@ pub fn plan(
     let (late, on_time): (Vec<Instant>, Vec<Instant>) =
         due_slots.iter().partition(|s| now - **s >= LATE_AFTER);
 
-    let gap = match gap {
-        Some(g) => g.phrase(),
-        None => format!(
+    let gap = match (policy.jump, gap) {
+        (Some(j), _) => j.phrase(),
+        (None, Some(g)) => g.phrase(),
+        (None, None) => format!(
             "kit-tick did not run at the slot's time (next tick: {})",
             kit_db::clock::fmt(now)
         ),
     };
+    let big_jump = policy.jump.is_some_and(|j| j.big());
     let mut slots: Vec<(Instant, Verdict)> = Vec::new();
-    let catch_up_slot = if on_time.is_empty() && policy.catch_up == CatchUp::Once {
+    let catch_up_slot = if on_time.is_empty() && policy.catch_up == CatchUp::Once && !big_jump {
         late.last()
             .copied()
             .filter(|s| policy.max_age.is_none_or(|age| now - *s <= age))
@@ -124,6 +129,9 @@ pub fn plan(
                 "catch_up = once ran only the latest missed slot ({})",
                 kit_db::clock::fmt(catch_up_slot.unwrap_or(*s))
             )
+        } else if big_jump {
+            "as cronie does after a clock jump of more than 3 hours, skipped slots are not run"
+                .to_string()
         } else if policy.catch_up == CatchUp::None {
             "catch_up = none, so missed slots are not run".to_string()
         } else {

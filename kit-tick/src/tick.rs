@@ -1,6 +1,7 @@
 //! One tick: claim every due slot exactly once, record the missed ones,
 //! advance each task's next_due, move the watermark, beat the heart.
 
+use crate::jump;
 use crate::plan::{self, Policy, Verdict};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 type Instant = DateTime<Utc>;
 
-const WATERMARK: &str = "tick.watermark";
+pub const WATERMARK: &str = "tick.watermark";
 const BOOT: &str = "tick.boot_id";
 /// The latest gap long enough to miss slots, and what it was (JSON of a
 /// `kit_db::gap::Gap`), for `kit-ctl status`.
@@ -34,6 +35,9 @@ pub struct TickReport {
     pub claimed: Vec<Claim>,
     pub missed: usize,
     pub lost: Vec<i64>,
+    /// The wall clock jumped since the previous tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_jump: Option<kit_db::clock_jump::Jump>,
 }
 
 /// Runs one tick at `now`. With `dry_run` the transaction is rolled back:
@@ -41,6 +45,7 @@ pub struct TickReport {
 pub fn tick(
     store: &Store,
     now: Instant,
+    clocks: &kit_db::clock_jump::Reading,
     dry_run: bool,
     failed: &[kit_db::tickfail::TickFailure],
 ) -> anyhow::Result<TickReport> {
@@ -60,6 +65,15 @@ pub fn tick(
     kit_db::tickfail::fold(&tx, failed, now)?;
     let settings = Settings::load(&tx)?;
     let default_zone = settings.zone();
+    // A clock that jumped is recorded (and notified) before anything is
+    // planned; a big jump back restarts every schedule from now.
+    let jumped = kit_db::clock_jump::observe(&tx, clocks, now)?;
+    if jumped.as_ref().is_some_and(|j| j.back() && j.big()) {
+        jump::restart_from_now(&tx, now)?;
+    }
+    report.clock_jump = jumped.clone();
+    let going_back = kit_db::clock_jump::going_back(&tx, now)?;
+    let forward = jumped.filter(|j| !j.back());
     let last_tick = state::get(&tx, WATERMARK)?.and_then(|t| clock::parse_stored(&t));
     // What the time since the previous tick was: the previous beat holds
     // the boot id and the sleep counter, so the sleep since is a subtraction.
@@ -71,9 +85,11 @@ pub fn tick(
         }
         None => None,
     };
+    // A gap the clock's jump explains is not kit-tick's absence.
     if let Some(g) = gap
         .as_ref()
         .filter(|_| last_tick.is_some_and(|t| now - t >= plan::LATE_AFTER))
+        .filter(|_| forward.is_none())
     {
         state::set(&tx, LAST_GAP, &serde_json::to_string(g)?, now)?;
     }
@@ -84,6 +100,10 @@ pub fn tick(
     if state::get(&tx, BOOT)?.as_deref() != Some(boot.as_str()) {
         claim_reboot_tasks(&tx, now, &mut report)?;
         state::set(&tx, BOOT, &boot, now)?;
+    }
+
+    if let Some(j) = going_back.as_ref().filter(|j| !j.big()) {
+        jump::claim_wildcards(&tx, j, now, default_zone, &mut report)?;
     }
 
     let due = due_tasks(&tx, now)?;
@@ -113,12 +133,15 @@ pub fn tick(
         let policy = Policy {
             catch_up: task.catch_up(),
             max_age: task.catch_up_max_age.map(|d| d.chrono()),
+            jump: forward.as_ref(),
         };
         let p = plan::plan(&schedule, tz, due_at, now, &policy, gap.as_ref());
         for (slot, verdict) in p.slots {
             match verdict {
                 Verdict::Claim(trigger) => {
-                    if let Some(id) = exec::claim_slot(&tx, &name, slot, trigger, now)? {
+                    if let Some(id) =
+                        jump::claim(&tx, &name, slot, trigger, now, going_back.as_ref())?
+                    {
                         report.claimed.push(Claim {
                             name: name.clone(),
                             slot: clock::fmt(slot),

@@ -165,6 +165,43 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         )));
     }
 
+    let recent = now - kit_db::overdue::RECENT;
+    for (task, n, why) in kit_db::overdue::missed_since(conn, recent)? {
+        // Stored instants in the reason, shown in the display zone.
+        let why: Vec<String> = why
+            .split(' ')
+            .map(|w| match clock::parse_stored(w) {
+                Some(_) => local_time(w, zone),
+                None => w.to_string(),
+            })
+            .collect();
+        problems.push(attention(format!(
+            "task {task}: {} slot{} missed in the last {}: {}",
+            thousands(n),
+            plural(n),
+            clock::human_age(kit_db::overdue::RECENT),
+            why.join(" ")
+        )));
+    }
+    let failed_ticks = kit_db::tickfail::between(conn, &clock::fmt(recent), &clock::fmt(now))?;
+    if let Some(last) = failed_ticks.last() {
+        problems.push(attention(format!(
+            "kit-tick failed {} time{} in the last {} and claimed nothing then (last at {}: {})",
+            failed_ticks.len(),
+            plural(failed_ticks.len() as i64),
+            clock::human_age(kit_db::overdue::RECENT),
+            local_time(&last.at, zone),
+            last.error
+        )));
+    }
+    if let Some(j) = kit_db::clock_jump::last(conn)?.filter(|j| j.lasts_at(now)) {
+        problems.push(attention(format!(
+            "{} (seen {})",
+            j.sentence(),
+            local_time(&j.to, zone)
+        )));
+    }
+
     let daemons = daemons(conn)?;
     for d in &daemons.quarantined {
         problems.push(attention(format!(

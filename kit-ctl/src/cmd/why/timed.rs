@@ -27,11 +27,18 @@ pub(super) fn timed(
     let slot = last_slot(conn, name)?;
     o.fact("last_slot", &slot);
     let mut case: Option<String> = None;
+    if let Some(j) = o.jump.clone() {
+        o.fact("clock_jump", &j);
+        o.say(format!("{} (seen {}).", j.sentence(), o.when(&j.to)));
+    }
 
     // A due slot nobody claimed: kit-tick itself is not being run.
     if row.task.enabled {
         let due = row.next_due.as_deref().and_then(clock::parse_stored);
         let unclaimed = match due {
+            // While the clock is behind where it was, a slot past it is
+            // not late: it waits for the clock (cronie's virtual time).
+            Some(_) if o.jump.as_ref().is_some_and(|j| j.going_back_at(now)) => false,
             Some(d) => now - d > CLAIM_GRACE,
             // Never evaluated: only a problem if kit-tick is not ticking.
             None => tick_stale(tick.as_ref(), now),
@@ -112,6 +119,21 @@ pub(super) fn timed(
         Some(s) => {
             let c = describe_slot(o, conn, s)?;
             case.get_or_insert(c);
+        }
+    }
+    // Slots missed lately, even when a later one ran (status flags them
+    // for as long).
+    if let Some((_, n, reason)) =
+        kit_db::overdue::missed_since(conn, now - kit_db::overdue::RECENT)?
+            .into_iter()
+            .find(|(t, _, _)| t == name)
+    {
+        if case.as_deref() != Some("missed") {
+            o.say(format!(
+                "{n} of its slots {} missed in the last {}: {reason}.",
+                if n == 1 { "was" } else { "were" },
+                clock::human_age(kit_db::overdue::RECENT)
+            ));
         }
     }
     // A run by hand (or by recovery, or the API) after the last slot.
