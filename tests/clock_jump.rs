@@ -206,3 +206,30 @@ fn a_jump_forward_is_told_from_a_stall_by_the_boot_clock_and_explains_the_missed
     tick("2025-06-03T18:00:05Z", "8320");
     assert_eq!(jump_events(&kit).len(), 2);
 }
+
+#[test]
+fn settings_can_leave_clock_jumps_unnotified_and_a_task_cannot_list_them() {
+    let kit = Kit::new();
+    kit.tasks(&format!(
+        "[settings]\n[settings.recovery]\nnotify_at_once = [\"lost\"]\n{TASKS}"
+    ));
+    tick_at(&kit, "2025-06-02T10:02:05Z");
+    tick_at(&kit, "2025-06-02T09:03:05Z");
+    // Recorded and shown, not sent.
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'clock_jump' AND notify = 0 AND delivery = 'none'"),
+        1
+    );
+    let f = kit.file(
+        "bad.toml",
+        "[[task]]\nname = \"x\"\nschedule = \"@daily\"\ncommand = \"true\"\n\
+         [task.recovery]\nnotify_at_once = [\"clock_jump\"]\n",
+    );
+    let out = kit.ctl().arg("apply").arg(&f).run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("recovery.notify_at_once") && out.stderr.contains("[settings.recovery]"),
+        "{}",
+        out.stderr
+    );
+}

@@ -90,17 +90,28 @@ pub enum AtOnce {
     Missed,
     /// Overlap skips in a row (see `kit_db::overdue::SKIP_STREAK`).
     Skipped,
+    /// kit-tick could not write the DB (kit-wide: `[settings.recovery]` only).
+    TickFailed,
+    /// The wall clock jumped (kit-wide: `[settings.recovery]` only).
+    ClockJump,
 }
 
 impl AtOnce {
     /// The default: all of them.
-    pub const ALL: [AtOnce; 5] = [
+    pub const ALL: [AtOnce; 7] = [
         AtOnce::Error,
         AtOnce::Lost,
         AtOnce::Stuck,
         AtOnce::Missed,
         AtOnce::Skipped,
+        AtOnce::TickFailed,
+        AtOnce::ClockJump,
     ];
+
+    /// Findings about kit itself, not about one task.
+    pub fn kit_wide(self) -> bool {
+        matches!(self, AtOnce::TickFailed | AtOnce::ClockJump)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
