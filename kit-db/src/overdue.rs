@@ -14,6 +14,13 @@ use std::time::Duration;
 /// jitter) before kit-heal records it missed.
 pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
 
+/// kit-tick is run every minute: a heartbeat older than this means the
+/// timer (launchd, systemd, cron) is not running it. kit-heal calls it
+/// stalled and `status` says it is not running at the same age.
+pub const TICK_STALE: chrono::Duration = chrono::Duration::minutes(3);
+/// kit-keep beats at least every 10 s while it runs.
+pub const KEEP_STALE: chrono::Duration = chrono::Duration::minutes(1);
+
 /// What happened and is over (slots missed, a failed tick, a clock jump)
 /// stays a problem in `status` (exit 1) for this long, so an agent polling
 /// status every few minutes sees it even after the notification.

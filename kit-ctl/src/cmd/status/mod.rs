@@ -24,12 +24,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// kit-tick is run every minute; a heartbeat older than this means the
-/// timer (launchd, systemd, cron) is not running it. Same threshold as
-/// kit-heal's `stalled` check.
-pub const TICK_STALE: Duration = Duration::minutes(3);
-/// kit-keep beats at least every 10 s.
-pub const KEEP_STALE: Duration = Duration::minutes(1);
+pub use kit_db::overdue::{KEEP_STALE, TICK_STALE};
 /// A notification still undelivered this long after it was recorded is a
 /// problem (kit-heal delivers within a minute when the notifier works).
 pub const NOTIFY_LATE: Duration = Duration::minutes(5);
