@@ -206,6 +206,7 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
             ));
         }
     }
+    super::adapt::validate(t)?;
     Ok(schedule)
 }
 
