@@ -2,6 +2,7 @@
 //! claims each due slot exactly once and hands it to kit-run.
 
 pub mod plan;
+pub mod slots;
 pub mod tick;
 
 use clap::Parser;

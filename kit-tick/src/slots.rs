@@ -1,0 +1,167 @@
+//! One task's due slots under the schedule in force at each slot's time
+//! (base, adapted, overridden; paused slots recorded `skipped`), each
+//! claim going through the task's rate limit; and one-shot `at` runs.
+
+use crate::plan::{self, Policy, Verdict};
+use crate::tick::{Claim, TickReport};
+use chrono::{DateTime, Utc};
+use kit_db::adapt::{self, rate_limit, Admission, Override, Timeline};
+use kit_db::gap::Gap;
+use kit_db::schedule::{Schedule, Tz};
+use kit_db::task::{repo, TaskRow};
+use kit_db::{clock, exec};
+use rusqlite::Transaction;
+use std::collections::HashMap;
+
+type Instant = DateTime<Utc>;
+
+/// The schedule-changing rows still in force at or after `since`, by task.
+pub fn windows_by_task(
+    tx: &Transaction,
+    since: Instant,
+) -> anyhow::Result<HashMap<String, Vec<Override>>> {
+    let mut map: HashMap<String, Vec<Override>> = HashMap::new();
+    for o in adapt::rows::windows_since(tx, None, since)? {
+        map.entry(o.task.clone()).or_default().push(o);
+    }
+    Ok(map)
+}
+
+/// Why a paused slot is skipped: the pause, who set it, until when, why.
+pub fn paused_reason(p: &Override) -> String {
+    format!(
+        "paused by {} until {}{}",
+        p.set_by,
+        clock::fmt(p.end()),
+        p.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Plans and records one due task's slots up to `now`, and its next_due.
+pub fn task_slots(
+    tx: &Transaction,
+    row: &TaskRow,
+    windows: Vec<Override>,
+    default_zone: Tz,
+    now: Instant,
+    gap: Option<&Gap>,
+    report: &mut TickReport,
+) -> anyhow::Result<()> {
+    let task = &row.task;
+    let name = &task.name;
+    let Ok(schedule) = Schedule::parse(&task.schedule) else {
+        return Ok(()); // validated on the way in; a hand-edited row is skipped, not fatal
+    };
+    let tz = task
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(default_zone);
+    let due = row.next_due.as_deref().and_then(clock::parse_stored);
+    let timeline = Timeline::new(schedule, tz, windows);
+    // A stored next_due was a slot when it was computed; a change since
+    // (an override, an adaptation) may have moved it, so the first slot is
+    // looked up again. No next_due yet: the current minute counts.
+    let first = timeline.first_at_or_after(due.unwrap_or_else(|| clock::floor_minute(now)));
+    let Some(first) = first else {
+        repo::set_next_due(tx, name, None)?;
+        return Ok(());
+    };
+    let policy = Policy {
+        catch_up: task.catch_up(),
+        max_age: task.catch_up_max_age.map(|d| d.chrono()),
+    };
+    let next = |slot: Instant| timeline.next_after(slot);
+    let p = plan::plan(&next, first, now, &policy, gap);
+    for (slot, verdict) in p.slots {
+        let in_force = timeline.in_force(slot);
+        match (verdict, in_force.paused) {
+            (_, Some(pause)) => {
+                adapt::record_skipped(tx, name, "schedule", Some(slot), &paused_reason(pause), now)?;
+            }
+            (Verdict::Claim(trigger), None) => match adapt::admit(tx, task, now)? {
+                Admission::Admit => {
+                    if let Some(id) = exec::claim_slot(tx, name, slot, trigger, now)? {
+                        report.claimed.push(Claim {
+                            name: name.clone(),
+                            slot: clock::fmt(slot),
+                            id,
+                            trigger: trigger.to_string(),
+                        });
+                    }
+                }
+                Admission::Refuse(why) => {
+                    rate_limit::refuse(tx, task, trigger, Some(slot), &why, now)?;
+                }
+            },
+            (Verdict::Missed(reason), None) => {
+                if exec::record_missed(tx, name, slot, &reason, now)? {
+                    report.missed += 1;
+                }
+            }
+        }
+    }
+    // A schedule that can never fire again keeps a far-future marker so
+    // it does not come back every tick.
+    let next = p.next_due.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    repo::set_next_due(tx, name, Some(next))?;
+    Ok(())
+}
+
+/// Claims the one-shot runs due at `now`: queued (trigger `at`), or
+/// skipped with why (the task is gone, disabled, paused or over its rate
+/// limit).
+pub fn claim_at_runs(tx: &Transaction, now: Instant, report: &mut TickReport) -> anyhow::Result<()> {
+    for at in adapt::at::due(tx, now)? {
+        let when = at.start();
+        let Some(row) = repo::get(tx, &at.task)? else {
+            // The task was removed: the request is cleared, not run.
+            tx.execute(
+                "UPDATE supervisor_overrides SET cleared_at = ?2, cleared_by = 'kit-tick: task removed'
+                 WHERE id = ?1",
+                rusqlite::params![at.id, clock::fmt(now)],
+            )?;
+            continue;
+        };
+        let task = &row.task;
+        let pause = adapt::rows::active(tx, Some(&task.name), when)?
+            .into_iter()
+            .filter(|o| o.kind == "pause")
+            .max_by_key(|o| o.id);
+        let skip = if !task.enabled {
+            Some("the task is disabled".to_string())
+        } else if let Some(p) = &pause {
+            Some(paused_reason(p))
+        } else {
+            match adapt::admit(tx, task, now)? {
+                Admission::Admit => None,
+                Admission::Refuse(why) => {
+                    let id = rate_limit::refuse(tx, task, "at", None, &why, now)?;
+                    if let Some(id) = id {
+                        adapt::at::link(tx, at.id, id, now)?;
+                    }
+                    continue;
+                }
+            }
+        };
+        let id = match skip {
+            Some(why) => adapt::record_skipped(tx, &task.name, "at", None, &why, now)?
+                .unwrap_or_default(),
+            None => {
+                let id = adapt::at::queue(tx, &task.name, now)?;
+                report.claimed.push(Claim {
+                    name: task.name.clone(),
+                    slot: clock::fmt(when),
+                    id,
+                    trigger: "at".into(),
+                });
+                id
+            }
+        };
+        adapt::at::link(tx, at.id, id, now)?;
+    }
+    Ok(())
+}
