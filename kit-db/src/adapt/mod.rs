@@ -5,6 +5,7 @@
 //! names who set it and why, and ends on its own.
 
 pub mod at;
+pub mod control;
 pub mod expiry;
 pub mod finish;
 pub mod pattern;
