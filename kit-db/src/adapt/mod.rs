@@ -88,3 +88,6 @@ pub fn record_skipped(
     ])?;
     Ok((n > 0).then(|| conn.last_insert_rowid()))
 }
+
+#[cfg(test)]
+mod tests_props;
