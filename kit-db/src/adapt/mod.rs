@@ -12,6 +12,7 @@ pub mod pattern;
 pub mod rate_limit;
 pub mod rows;
 pub mod timeline;
+pub mod view;
 
 pub use crate::task::adapt::MAX_SPAN;
 pub use rate_limit::{admit, Admission};
