@@ -141,7 +141,8 @@ schemas = {
     "DaemonList": {"type": "object", "required": ["daemons"], "properties": {"daemons": {"type": "array", "items": ref("Daemon")}}},
     "Event": {"type": "object", "required": ["id", "created_at", "kind", "severity", "message", "delivery", "attempts"], "properties": {
         "id": {"type": "integer"}, "created_at": {"type": "string"},
-        "kind": {"type": "string", "enum": ["failing", "recovering", "recovered", "escalated", "crashloop", "missed", "stalled", "stuck", "action", "info"]},
+        "kind": {"type": "string", "enum": ["failing", "recovering", "recovered", "escalated", "crashloop", "missed", "stalled", "stuck", "skipped", "action", "info",
+                                             "clock_jump", "schedule_changed", "override", "probe_failed", "rate_limited"]},
         "severity": {"type": "string", "enum": ["info", "warning", "critical"]}, "task": nstr, "message": {"type": "string"},
         "detail": {"nullable": True, "description": "Event-specific JSON"}, "delivery": {"type": "string", "enum": ["pending", "delivered", "failed", "none"]},
         "attempts": {"type": "integer"}, "delivered_at": nstr, "last_error": nstr}},
@@ -250,7 +251,8 @@ paths = {
         "Run a task once at a chosen time (data reaches it as KIT_EVENT_DATA)", {"201": js(ref("Override"), "Set")}, BODY + (404,),
         body=body("AtRequest", {"time": "18:40", "data": "post #7"}), oid="runAt")},
     "/v1/overrides": {"get": op("Every adaptation, override and pause in force, and the pending one-shot runs",
-        {"200": js(ref("OverrideList"), "In force")}, BASE, oid="listOverrides")},
+        {"200": js(ref("OverrideList"), "In force")}, BASE, oid="listOverrides",
+        params=[q("since", {"type": "string", "example": "2026-03-02T00:00:00Z"}, "Also those that ended after this instant (RFC 3339)")])},
     "/v1/daemons": {"get": op("The daemons kit-keep manages", {"200": js(ref("DaemonList"), "Daemons")}, BASE, oid="listDaemons")},
     "/v1/executions": {"get": op("Executions, newest first", {"200": js(ref("ExecutionPage"), "A page of executions")}, BASE + (404,), params=[
         q("task", {"type": "string"}, "Only this task (or ad-hoc label)"),

@@ -254,6 +254,10 @@ for = "1h"
         .ok();
     tick_and_run(&mut kit, day, "10:10");
     assert_eq!(kit.count("task = 'hot' AND scheduled_for LIKE '%T10:10%' AND status = 'skipped'"), 1);
+    // Refusals are announced as rate_limited, not flagged as an overlap
+    // skip streak.
+    let st = kit.ctl().args(["status", "--json"]).run().stdout;
+    assert!(!st.contains("were skipped"), "{st}");
     // One rate_limited event per window, not one per refusal.
     assert_eq!(kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'rate_limited'"), 1);
     // A run asked for by name counts but is not refused.

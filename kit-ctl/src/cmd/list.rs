@@ -54,8 +54,9 @@ pub fn next_in_force(
     let plain = in_force.source == "base"
         && in_force.paused.is_none()
         && kit_db::adapt::rows::pending_at(conn, Some(&row.task.name))?.is_empty();
-    // Nothing changes the pace: kit-tick's stored next slot is the answer.
-    if !row.task.enabled || plain {
+    // Nothing changes the pace: kit-tick's stored next slot is the answer
+    // (computed here only before kit-tick has computed it).
+    if !row.task.enabled || (plain && row.next_due.is_some()) {
         return Ok((next_label(row), Some(in_force)));
     }
     let next = view::next_run(conn, &row.task, zone, now)?

@@ -65,6 +65,12 @@ pub fn who(front: &str) -> String {
     }
 }
 
+/// Whether a skipped row's reason is a pause's or a rate limit's (the
+/// prefixes kit-tick writes), not an overlap skip.
+pub fn is_deliberate_skip(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.starts_with("paused by ") || r.starts_with("rate_limit "))
+}
+
 /// Records a run that will not happen as `skipped`, with why (a paused
 /// slot, a rate limit). Idempotent per scheduled slot.
 pub fn record_skipped(

@@ -23,7 +23,7 @@ fn fields<'a>(obj: &'a Map<String, Value>, known: &[&str]) -> Result<Vec<Option<
     known
         .iter()
         .map(|k| match obj.get(*k) {
-            None | Some(Value::Null) => Ok(None),
+            None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
             Some(_) => Err(ApiError::unprocessable(k, format!("{k} must be a string"))),
         })
@@ -121,11 +121,19 @@ pub fn next(call: &Call) -> Result<Reply, ApiError> {
 }
 
 /// GET /v1/overrides: every adaptation, override and pause in force, and
-/// the pending one-shot runs.
+/// the pending one-shot runs; `?since=TIME`: also those that ended after
+/// it (the page shades them on its timeline).
 pub fn list(call: &Call) -> Result<Reply, ApiError> {
-    call.req.only_params(&[])?;
+    call.req.only_params(&["since"])?;
     let now = call.now()?;
-    let mut all = rows::active(&call.store.conn, None, now)?;
+    let mut all = match call.req.param("since") {
+        Some(t) => {
+            let since = kit_db::clock::parse_instant(t)
+                .map_err(|e| ApiError::bad_request("since", format!("since: {e}")))?;
+            rows::windows_since(&call.store.conn, None, since)?
+        }
+        None => rows::active(&call.store.conn, None, now)?,
+    };
     all.extend(rows::pending_at(&call.store.conn, None)?);
     Ok(Reply::ok(&json!({ "overrides": all })))
 }
