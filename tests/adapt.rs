@@ -30,7 +30,10 @@ fn tick_and_run(kit: &mut Kit, date: &str, hm: &str) {
         let name = v["name"].as_str().unwrap().to_string();
         let id = v["id"].as_i64().unwrap();
         // kit-run takes the exact claim from the tick's JSON line.
-        kit.run().arg("-").stdin(&format!("{{\"name\":\"{name}\",\"id\":{id}}}\n")).run();
+        kit.run()
+            .arg("-")
+            .stdin(&format!("{{\"name\":\"{name}\",\"id\":{id}}}\n"))
+            .run();
     }
 }
 
@@ -77,8 +80,14 @@ for = "6h"
     expected.extend(["16:00".to_string(), "20:00".to_string()]);
     assert_eq!(slots(&kit, "security-scan", "success"), expected);
     // Exit 10 is a success: recorded with its code, not counted by recovery.
-    assert_eq!(kit.count("task = 'security-scan' AND exit_code = 10 AND status = 'success'"), 5);
-    assert_eq!(kit.count("task = 'security-scan' AND status <> 'success'"), 0);
+    assert_eq!(
+        kit.count("task = 'security-scan' AND exit_code = 10 AND status = 'success'"),
+        5
+    );
+    assert_eq!(
+        kit.count("task = 'security-scan' AND status <> 'success'"),
+        0
+    );
     let streak: i64 = kit.scalar(
         "SELECT coalesce((SELECT streak FROM supervisor_recovery WHERE task = 'security-scan'), 0)",
     );
@@ -98,16 +107,28 @@ for = "6h"
     // Two switches, each an event naming the rule and the run.
     let c = kit.conn();
     let mut s = c
-        .prepare("SELECT message FROM supervisor_events WHERE kind = 'schedule_changed' ORDER BY id")
+        .prepare(
+            "SELECT message FROM supervisor_events WHERE kind = 'schedule_changed' ORDER BY id",
+        )
         .unwrap();
-    let msgs: Vec<String> = s.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+    let msgs: Vec<String> = s
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(msgs[0].contains("adapted to \"*/15 * * * *\"") && msgs[0].contains("exit:10"), "{}", msgs[0]);
+    assert!(
+        msgs[0].contains("adapted to \"*/15 * * * *\"") && msgs[0].contains("exit:10"),
+        "{}",
+        msgs[0]
+    );
     assert!(msgs[0].contains("execution #1"), "{}", msgs[0]);
     assert!(msgs[1].contains("back to its base schedule"), "{}", msgs[1]);
     // Not notified unless settings ask.
     assert_eq!(
-        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'schedule_changed' AND notify = 1"),
+        kit.scalar::<i64>(
+            "SELECT count(*) FROM supervisor_events WHERE kind = 'schedule_changed' AND notify = 1"
+        ),
         0
     );
 }
@@ -170,7 +191,14 @@ command = "true"
     ));
     kit.at("2026-03-02T10:05:00Z");
     kit.ctl()
-        .args(["override", "poster", "--schedule", "*/20 * * * *", "--for", "1h"])
+        .args([
+            "override",
+            "poster",
+            "--schedule",
+            "*/20 * * * *",
+            "--for",
+            "1h",
+        ])
         .args(["--reason", "launch day"])
         .ok()
         .stdout_has("override set");
@@ -200,11 +228,17 @@ command = "true"
     assert!(text.contains("at data=post #7"), "{text}");
     assert_eq!(text.lines().count(), 5, "{text}");
     // The paused slots are skipped with who and why; then it runs again.
-    assert_eq!(slots(&kit, "digest", "skipped"), ["10:10", "10:20", "10:30"]);
+    assert_eq!(
+        slots(&kit, "digest", "skipped"),
+        ["10:10", "10:20", "10:30"]
+    );
     let why: String = kit.scalar(
         "SELECT reason FROM supervisor_executions WHERE task = 'digest' AND status = 'skipped' LIMIT 1",
     );
-    assert!(why.contains("paused by cli") && why.contains("maintenance"), "{why}");
+    assert!(
+        why.contains("paused by cli") && why.contains("maintenance"),
+        "{why}"
+    );
     assert_eq!(slots(&kit, "digest", "success")[0], "10:40");
     // Both ended on their own, and said so.
     assert_eq!(
@@ -244,26 +278,48 @@ for = "1h"
         kit.count("task = 'hot' AND status NOT IN ('skipped','missed') AND trigger <> 'retry'"),
         3
     );
-    assert_eq!(kit.count("task = 'hot' AND status = 'skipped' AND trigger = 'at'"), 1);
-    let refused = kit.count("task = 'hot' AND status = 'skipped' AND reason LIKE 'rate_limit 3/30m reached%'");
+    assert_eq!(
+        kit.count("task = 'hot' AND status = 'skipped' AND trigger = 'at'"),
+        1
+    );
+    let refused = kit
+        .count("task = 'hot' AND status = 'skipped' AND reason LIKE 'rate_limit 3/30m reached%'");
     assert_eq!(refused, 10 - 3 + 1, "the at run is one of them");
     // An override cannot get past it either.
     kit.at("2026-03-02T10:09:30Z");
     kit.ctl()
-        .args(["override", "hot", "--schedule", "*/2 * * * *", "--for", "1h", "--reason", "test"])
+        .args([
+            "override",
+            "hot",
+            "--schedule",
+            "*/2 * * * *",
+            "--for",
+            "1h",
+            "--reason",
+            "test",
+        ])
         .ok();
     tick_and_run(&mut kit, day, "10:10");
-    assert_eq!(kit.count("task = 'hot' AND scheduled_for LIKE '%T10:10%' AND status = 'skipped'"), 1);
+    assert_eq!(
+        kit.count("task = 'hot' AND scheduled_for LIKE '%T10:10%' AND status = 'skipped'"),
+        1
+    );
     // Refusals are announced as rate_limited, not flagged as an overlap
     // skip streak.
     let st = kit.ctl().args(["status", "--json"]).run().stdout;
     assert!(!st.contains("were skipped"), "{st}");
     // One rate_limited event per window, not one per refusal.
-    assert_eq!(kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'rate_limited'"), 1);
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'rate_limited'"),
+        1
+    );
     // A run asked for by name counts but is not refused.
     kit.at("2026-03-02T10:11:00Z");
     kit.run().arg("hot").run().code(7);
-    assert_eq!(kit.count("task = 'hot' AND trigger = 'manual' AND status = 'failed'"), 1);
+    assert_eq!(
+        kit.count("task = 'hot' AND trigger = 'manual' AND status = 'failed'"),
+        1
+    );
 }
 
 #[test]
@@ -280,19 +336,37 @@ command = "kit-ctl pause self-pacer --for 2h --reason 'nothing to do today'"
     kit.at("2026-03-02T10:00:00Z");
     kit.ctl()
         .args(["pause", "self-pacer", "--for", "8d", "--reason", "x"])
-        .run().fails()
+        .run()
+        .fails()
         .stderr_has("at most 7d");
     kit.ctl()
         .args(["override", "self-pacer", "--schedule", "* * * * *"])
-        .run().fails()
+        .run()
+        .fails()
         .stderr_has("--for");
     kit.ctl()
-        .args(["override", "self-pacer", "--schedule", "* * * * *", "--for", "1h"])
-        .run().fails()
+        .args([
+            "override",
+            "self-pacer",
+            "--schedule",
+            "* * * * *",
+            "--for",
+            "1h",
+        ])
+        .run()
+        .fails()
         .stderr_has("--reason");
     kit.ctl()
-        .args(["pause", "self-pacer", "--until", "2026-03-20T00:00:00Z", "--reason", "x"])
-        .run().fails()
+        .args([
+            "pause",
+            "self-pacer",
+            "--until",
+            "2026-03-20T00:00:00Z",
+            "--reason",
+            "x",
+        ])
+        .run()
+        .fails()
         .stderr_has("at most 7d");
     // The task pauses itself: recorded as task:<its execution id>.
     let bin = bin_dir();
@@ -303,8 +377,12 @@ command = "kit-ctl pause self-pacer --for 2h --reason 'nothing to do today'"
         .ok();
     let by: String = kit.scalar("SELECT set_by FROM supervisor_overrides WHERE kind = 'pause'");
     assert_eq!(by, "task:1");
-    kit.ctl().args(["resume", "self-pacer"]).ok().stdout_has("cleared");
-    let cleared: String = kit.scalar("SELECT cleared_by FROM supervisor_overrides WHERE kind = 'pause'");
+    kit.ctl()
+        .args(["resume", "self-pacer"])
+        .ok()
+        .stdout_has("cleared");
+    let cleared: String =
+        kit.scalar("SELECT cleared_by FROM supervisor_overrides WHERE kind = 'pause'");
     assert_eq!(cleared, "cli");
 }
 
@@ -315,17 +393,36 @@ fn bad_adaptive_fields_are_refused_naming_the_field() {
     for (body, field) in [
         ("rate_limit = \"0/1h\"", "rate_limit"),
         ("success_exit = [0, 300]", "success_exit"),
-        ("[[task.adapt]]\nwhen = \"exit:10\"\nschedule = \"*/15 * * * *\"\nfor = \"30d\"", "adapt[0].for"),
-        ("[[task.adapt]]\nwhen = \"cpu:90\"\nschedule = \"*/15 * * * *\"\nfor = \"1h\"", "when"),
-        ("[[task.adapt]]\nwhen = \"exit:1\"\nschedule = \"@daemon\"\nfor = \"1h\"", "adapt[0].schedule"),
+        (
+            "[[task.adapt]]\nwhen = \"exit:10\"\nschedule = \"*/15 * * * *\"\nfor = \"30d\"",
+            "adapt[0].for",
+        ),
+        (
+            "[[task.adapt]]\nwhen = \"cpu:90\"\nschedule = \"*/15 * * * *\"\nfor = \"1h\"",
+            "when",
+        ),
+        (
+            "[[task.adapt]]\nwhen = \"exit:1\"\nschedule = \"@daemon\"\nfor = \"1h\"",
+            "adapt[0].schedule",
+        ),
     ] {
         let f = kit.file(
             "bad.toml",
-            &format!("[[task]]\nname = \"t\"\nschedule = \"@hourly\"\ncommand = \"true\"\n{body}\n"),
+            &format!(
+                "[[task]]\nname = \"t\"\nschedule = \"@hourly\"\ncommand = \"true\"\n{body}\n"
+            ),
         );
-        kit.ctl().arg("apply").arg(&f).run().fails().stderr_has(field);
+        kit.ctl()
+            .arg("apply")
+            .arg(&f)
+            .run()
+            .fails()
+            .stderr_has(field);
     }
-    assert_eq!(kit.scalar::<i64>("SELECT count(*) FROM supervisor_tasks"), 0);
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_tasks"),
+        0
+    );
 }
 
 const SCAN: &str = r#"
@@ -348,7 +445,10 @@ fn an_adapted_task_is_visible_in_list_show_next_why_status_and_metrics() {
     tick_and_run(&mut kit, "2026-03-02", "08:00");
     kit.at("2026-03-02T08:07:00Z");
     let list = kit.ctl().arg("list").ok().stdout;
-    assert!(list.contains("*/15 * * * * adapted until 2026-03-02 14:00:05 UTC"), "{list}");
+    assert!(
+        list.contains("*/15 * * * * adapted until 2026-03-02 14:00:05 UTC"),
+        "{list}"
+    );
     assert!(list.contains("2026-03-02 08:15 UTC"), "{list}");
     let j = kit.ctl().args(["list", "--json"]).ok().json();
     assert_eq!(j[0]["in_force"]["source"], "adapt");
@@ -358,32 +458,76 @@ fn an_adapted_task_is_visible_in_list_show_next_why_status_and_metrics() {
         .ok()
         .stdout_has("in force:   adapted by rule 0 (exit:10) to \"*/15 * * * *\" until 2026-03-02T14:00:05.")
         .stdout_has("matched by execution #1");
-    let next = kit.ctl().args(["next", "security-scan", "--count", "2"]).ok();
+    let next = kit
+        .ctl()
+        .args(["next", "security-scan", "--count", "2"])
+        .ok();
     assert_eq!(next.lines().len(), 2);
-    assert!(next.lines()[0].starts_with("2026-03-02T08:15:00+00:00  adapted by rule 0"), "{}", next.stdout);
+    assert!(
+        next.lines()[0].starts_with("2026-03-02T08:15:00+00:00  adapted by rule 0"),
+        "{}",
+        next.stdout
+    );
     let why = kit.ctl().args(["why", "security-scan"]).ok();
     let text = why.stdout.replace('\n', " ");
     // The 08:00 slot was the base schedule's, not the adaptation's.
     assert!(!text.contains("changed pace"), "{text}");
     assert!(text.contains("Now: adapted by rule 0"), "{text}");
-    assert!(text.contains("returns at 2026-03-02 14:00:05 UTC"), "{text}");
+    assert!(
+        text.contains("returns at 2026-03-02 14:00:05 UTC"),
+        "{text}"
+    );
     assert!(text.contains("Next run: 2026-03-02 08:15 UTC"), "{text}");
-    kit.ctl().arg("status").run().stdout_has("Pace:       security-scan: adapted by rule 0");
     kit.ctl()
-        .arg("metrics")
-        .ok()
-        .stdout_has("kit_schedule_change_active{task=\"security-scan\",kind=\"adapt\",set_by=\"adapt:0\"} 1");
+        .arg("status")
+        .run()
+        .stdout_has("Pace:       security-scan: adapted by rule 0");
+    kit.ctl().arg("metrics").ok().stdout_has(
+        "kit_schedule_change_active{task=\"security-scan\",kind=\"adapt\",set_by=\"adapt:0\"} 1",
+    );
     // A pause and a one-shot run show in next, with who and why.
-    kit.ctl().args(["pause", "security-scan", "--for", "20m", "--reason", "vpn down"]).ok();
+    kit.ctl()
+        .args([
+            "pause",
+            "security-scan",
+            "--for",
+            "20m",
+            "--reason",
+            "vpn down",
+        ])
+        .ok();
     kit.ctl().args(["at", "09:05", "security-scan"]).ok();
-    let next = kit.ctl().args(["next", "security-scan", "--count", "5"]).ok();
+    let next = kit
+        .ctl()
+        .args(["next", "security-scan", "--count", "5"])
+        .ok();
     let lines = next.lines();
-    assert!(lines[0].starts_with("2026-03-02T08:15:00+00:00  skipped: paused"), "{lines:?}");
-    assert!(lines[1].starts_with("2026-03-02T08:30:00+00:00  adapted"), "{lines:?}");
-    assert!(lines[4].starts_with("2026-03-02T09:05:00+00:00  one-shot run"), "{lines:?}");
-    let why = kit.ctl().args(["why", "security-scan"]).ok().stdout.replace('\n', " ");
-    assert!(why.contains("paused (#2) by cli until") && why.contains("vpn down"), "{why}");
-    assert!(why.contains("Next run: 2026-03-02 08:30 UTC (in 23m) (adapt)"), "{why}");
+    assert!(
+        lines[0].starts_with("2026-03-02T08:15:00+00:00  skipped: paused"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("2026-03-02T08:30:00+00:00  adapted"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[4].starts_with("2026-03-02T09:05:00+00:00  one-shot run"),
+        "{lines:?}"
+    );
+    let why = kit
+        .ctl()
+        .args(["why", "security-scan"])
+        .ok()
+        .stdout
+        .replace('\n', " ");
+    assert!(
+        why.contains("paused (#2) by cli until") && why.contains("vpn down"),
+        "{why}"
+    );
+    assert!(
+        why.contains("Next run: 2026-03-02 08:30 UTC (in 23m) (adapt)"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -392,18 +536,35 @@ fn export_leaves_runtime_state_out_and_apply_leaves_it_alone_unless_asked() {
     kit.tasks(SCAN);
     kit.at("2026-03-02T08:00:00Z");
     kit.ctl()
-        .args(["override", "security-scan", "--schedule", "*/5 * * * *", "--for", "1h", "--reason", "x"])
+        .args([
+            "override",
+            "security-scan",
+            "--schedule",
+            "*/5 * * * *",
+            "--for",
+            "1h",
+            "--reason",
+            "x",
+        ])
         .ok();
     kit.ctl().args(["at", "09:00", "security-scan"]).ok();
     let exported = kit.ctl().arg("export").ok().stdout;
     assert!(!exported.contains("*/5"), "{exported}");
-    assert!(exported.contains("[[task.adapt]]") && exported.contains("rate_limit = \"12/1h\""), "{exported}");
+    assert!(
+        exported.contains("[[task.adapt]]") && exported.contains("rate_limit = \"12/1h\""),
+        "{exported}"
+    );
     // The export applies back to the same tasks, unchanged.
     let f = kit.file("exported.toml", &exported);
     kit.ctl().arg("apply").arg(&f).ok().stdout_has("0 changed");
     let live = "SELECT count(*) FROM supervisor_overrides WHERE cleared_at IS NULL";
     assert_eq!(kit.scalar::<i64>(live), 2);
-    kit.ctl().arg("apply").arg(&f).arg("--clear-overrides").ok().stdout_has("cleared 2");
+    kit.ctl()
+        .arg("apply")
+        .arg(&f)
+        .arg("--clear-overrides")
+        .ok()
+        .stdout_has("cleared 2");
     assert_eq!(kit.scalar::<i64>(live), 0);
     let by: String = kit.scalar("SELECT DISTINCT cleared_by FROM supervisor_overrides");
     assert_eq!(by, "apply --clear-overrides");

@@ -345,7 +345,14 @@ command = "true"
             if h == 10 && m == 0 {
                 kit.at("2026-03-02T10:00:00Z");
                 kit.ctl()
-                    .args(["pause", "digest", "--until", "13:00", "--reason", "mail server down"])
+                    .args([
+                        "pause",
+                        "digest",
+                        "--until",
+                        "13:00",
+                        "--reason",
+                        "mail server down",
+                    ])
                     .ok();
             }
             kit.at(&format!("2026-03-02T{h:02}:{m:02}:03Z"));
@@ -379,25 +386,46 @@ fn the_page_shows_an_adapted_task_shades_its_period_and_gives_the_next_run_time(
         let end = rest.find("class=\"tl-row\"").unwrap_or(rest.len());
         rest[..end].to_string()
     };
-    assert!(row("security-scan").contains("class=\"band b-adapt\""), "{}", row("security-scan"));
-    assert!(row("digest").contains("class=\"band b-pause\""), "{}", row("digest"));
+    assert!(
+        row("security-scan").contains("class=\"band b-adapt\""),
+        "{}",
+        row("security-scan")
+    );
+    assert!(
+        row("digest").contains("class=\"band b-pause\""),
+        "{}",
+        row("digest")
+    );
     assert!(!row("digest").contains("b-adapt"));
     // The table says what is in force and until when, and when it runs next.
     // Every run matched again, so the last (11:45) holds it until 17:45.
-    assert!(dom.contains("adapted: */15 * * * * until 17:45"), "no pace note");
+    assert!(
+        dom.contains("adapted: */15 * * * * until 17:45"),
+        "no pace note"
+    );
     assert!(dom.contains("paused until 13:00"), "no pause note");
     assert!(dom.contains("12:15, in 15 min"), "no next run time");
     assert!(!dom.contains(">next tick<"), "a Next cell says 'next tick'");
     // And a screenshot for people to look at.
-    let path = support::bin_dir().parent().unwrap().join("dashboard-adapted.png");
+    let path = support::bin_dir()
+        .parent()
+        .unwrap()
+        .join("dashboard-adapted.png");
     let _ = std::fs::remove_file(&path);
     browse(
         &kit,
         &chrome,
         &url,
-        &[&format!("--screenshot={}", path.display()), "--window-size=1280,1000"],
+        &[
+            &format!("--screenshot={}", path.display()),
+            "--window-size=1280,1000",
+        ],
     );
     let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    assert!(len > 20_000, "{} is missing or blank ({len} bytes)", path.display());
+    assert!(
+        len > 20_000,
+        "{} is missing or blank ({len} bytes)",
+        path.display()
+    );
     eprintln!("screenshot: {}", path.display());
 }

@@ -64,7 +64,11 @@ fn sh(kit: &Kit, line: &str, now: Option<&str>) -> Out {
 #[test]
 fn the_tour_and_the_pipelines_run_as_written() {
     let blocks = marked_commands(&readme());
-    assert_eq!(blocks.len(), 3, "the tour, the adaptive tour and the pipelines are marked");
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the tour, the adaptive tour and the pipelines are marked"
+    );
     // The tour gives its own times; the pipelines run at a fixed instant,
     // each block in a fresh kit of its own.
     let tour = Kit::new();
@@ -104,7 +108,10 @@ fn the_tour_and_the_pipelines_run_as_written() {
         ),
         2
     );
-    assert_eq!(adaptive.count("task = 'security-scan' AND exit_code = 10 AND status = 'success'"), 1);
+    assert_eq!(
+        adaptive.count("task = 'security-scan' AND exit_code = 10 AND status = 'success'"),
+        1
+    );
     let kinds: String = adaptive.scalar(
         "SELECT group_concat(k, ' ') FROM (SELECT kind || ':' || set_by AS k FROM supervisor_overrides
          WHERE task = 'social-post' ORDER BY id)",
@@ -112,7 +119,10 @@ fn the_tour_and_the_pipelines_run_as_written() {
     assert_eq!(kinds, "schedule:cli pause:cli at:cli");
     // The slots between the tour's two ticks were the adapted pace's,
     // recorded missed (nothing ticked), then caught up once.
-    assert!(adaptive.count("task = 'security-scan' AND scheduled_for = '2025-06-02T14:00:00.000Z'") == 1);
+    assert!(
+        adaptive.count("task = 'security-scan' AND scheduled_for = '2025-06-02T14:00:00.000Z'")
+            == 1
+    );
     let kit = tour;
     // The tour tells a story; check that it happened as told.
     let scan = kit.statuses("security-scan");

@@ -69,7 +69,14 @@ command = ["sleep", "1000"]
     kit.heal().args(["--task", "scan"]).ok();
     // A runtime schedule change (adaptive schedules).
     kit.ctl()
-        .args(["override", "scan", "--schedule", "*/15 * * * *", "--for", "6h"])
+        .args([
+            "override",
+            "scan",
+            "--schedule",
+            "*/15 * * * *",
+            "--for",
+            "6h",
+        ])
         .args(["--reason", "the doc's example"])
         .ok();
     // Two ticks with a gap: the slots between them are missed, the latest

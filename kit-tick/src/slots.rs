@@ -80,7 +80,14 @@ pub fn task_slots(
         let in_force = timeline.in_force(slot);
         match (verdict, in_force.paused) {
             (_, Some(pause)) => {
-                adapt::record_skipped(tx, name, "schedule", Some(slot), &paused_reason(pause), now)?;
+                adapt::record_skipped(
+                    tx,
+                    name,
+                    "schedule",
+                    Some(slot),
+                    &paused_reason(pause),
+                    now,
+                )?;
             }
             (Verdict::Claim(trigger), None) => match adapt::admit(tx, task, now)? {
                 Admission::Admit => {
@@ -114,7 +121,11 @@ pub fn task_slots(
 /// Claims the one-shot runs due at `now`: queued (trigger `at`), or
 /// skipped with why (the task is gone, disabled, paused or over its rate
 /// limit).
-pub fn claim_at_runs(tx: &Transaction, now: Instant, report: &mut TickReport) -> anyhow::Result<()> {
+pub fn claim_at_runs(
+    tx: &Transaction,
+    now: Instant,
+    report: &mut TickReport,
+) -> anyhow::Result<()> {
     for at in adapt::at::due(tx, now)? {
         let when = at.start();
         let Some(row) = repo::get(tx, &at.task)? else {
@@ -148,8 +159,9 @@ pub fn claim_at_runs(tx: &Transaction, now: Instant, report: &mut TickReport) ->
             }
         };
         let id = match skip {
-            Some(why) => adapt::record_skipped(tx, &task.name, "at", None, &why, now)?
-                .unwrap_or_default(),
+            Some(why) => {
+                adapt::record_skipped(tx, &task.name, "at", None, &why, now)?.unwrap_or_default()
+            }
             None => {
                 let id = adapt::at::queue(tx, &task.name, now)?;
                 report.claimed.push(Claim {

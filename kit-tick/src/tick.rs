@@ -100,7 +100,15 @@ pub fn tick(
             continue;
         };
         let rows = windows.remove(&name).unwrap_or_default();
-        crate::slots::task_slots(&tx, &row, rows, default_zone, now, gap.as_ref(), &mut report)?;
+        crate::slots::task_slots(
+            &tx,
+            &row,
+            rows,
+            default_zone,
+            now,
+            gap.as_ref(),
+            &mut report,
+        )?;
     }
 
     // The watermark never moves backwards: a clock that jumps back does not

@@ -87,7 +87,8 @@ pub fn override_(ctx: &Ctx, a: OverrideArgs) -> anyhow::Result<i32> {
     let store = ctx.open_existing()?;
     let by = kit_db::adapt::who("cli");
     if a.clear {
-        let cleared = store.write(|tx| control::clear(tx, &a.name, &["schedule"], &by, now, None))?;
+        let cleared =
+            store.write(|tx| control::clear(tx, &a.name, &["schedule"], &by, now, None))?;
         print_cleared(ctx, &a.name, &cleared, "override");
         return Ok(0);
     }
@@ -107,7 +108,8 @@ pub fn pause(ctx: &Ctx, a: PauseArgs) -> anyhow::Result<i32> {
     let by = kit_db::adapt::who("cli");
     let zone = Settings::load(&store.conn)?.zone();
     let end = control::end_of(now, a.for_.as_deref(), a.until.as_deref(), zone)?;
-    let o = store.write(|tx| control::set_pause(tx, &a.name, end, &by, a.reason.as_deref(), now))?;
+    let o =
+        store.write(|tx| control::set_pause(tx, &a.name, end, &by, a.reason.as_deref(), now))?;
     print(ctx, &o, "paused");
     Ok(0)
 }
@@ -134,7 +136,15 @@ pub fn at(ctx: &Ctx, a: AtArgs) -> anyhow::Result<i32> {
     let when = control::parse_time(&a.time, now, zone)
         .map_err(|e| kit_db::Error::invalid(format!("TIME: {e}")))?;
     let o = store.write(|tx| {
-        control::add_at(tx, &a.name, when, a.data.as_deref(), &by, a.reason.as_deref(), now)
+        control::add_at(
+            tx,
+            &a.name,
+            when,
+            a.data.as_deref(),
+            &by,
+            a.reason.as_deref(),
+            now,
+        )
     })?;
     print(ctx, &o, "one-shot run set");
     Ok(0)

@@ -2,10 +2,10 @@
 
 use super::Ctx;
 use crate::output::{status, table};
+use kit_db::adapt::view::{self, InForceView};
 use kit_db::cli::print_json;
 use kit_db::clock;
 use kit_db::exec::{self, Execution};
-use kit_db::adapt::view::{self, InForceView};
 use kit_db::task::{repo, TaskRow};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -210,7 +210,10 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     );
-    if let Some(f) = in_force.as_ref().filter(|f| f.source != "base" || f.paused.is_some()) {
+    if let Some(f) = in_force
+        .as_ref()
+        .filter(|f| f.source != "base" || f.paused.is_some())
+    {
         println!("in force:   {}", f.summary);
     }
     println!("next:       {}", crate::output::local_time(&next, zone));

@@ -429,7 +429,10 @@ fn pace(out: &mut String, conn: &rusqlite::Connection, now: Instant) -> anyhow::
         "1 per adaptation, override or pause in force (kind: adapt, schedule, pause; set_by: who).",
     );
     for o in &active {
-        f.sample(&[("task", &o.task), ("kind", &o.kind), ("set_by", &o.set_by)], 1.0);
+        f.sample(
+            &[("task", &o.task), ("kind", &o.kind), ("set_by", &o.set_by)],
+            1.0,
+        );
     }
     let mut f = Family::new(
         out,
@@ -438,7 +441,10 @@ fn pace(out: &mut String, conn: &rusqlite::Connection, now: Instant) -> anyhow::
         "When each adaptation, override or pause in force ends (Unix time).",
     );
     for o in &active {
-        f.sample(&[("task", &o.task), ("kind", &o.kind)], o.end().timestamp() as f64);
+        f.sample(
+            &[("task", &o.task), ("kind", &o.kind)],
+            o.end().timestamp() as f64,
+        );
     }
     let pending = kit_db::adapt::rows::pending_at(conn, None)?;
     gauge(

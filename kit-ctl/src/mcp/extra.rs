@@ -77,7 +77,9 @@ pub fn next_runs(b: &Backend, args: &Map<String, Value>) -> Result<Value, ApiErr
                     })
                 })
                 .collect();
-        return Ok(json!({ "task": name, "schedule": expr, "timezone": zone.name(), "runs": runs }));
+        return Ok(
+            json!({ "task": name, "schedule": expr, "timezone": zone.name(), "runs": runs }),
+        );
     }
     let runs: Vec<Value> = next::fire_times(&expr, zone, from, count as usize)
         .map_err(|e| ApiError::new(422, format!("task {name:?}: {e:#}")))?

@@ -65,9 +65,18 @@ pub fn run_at(b: &Backend, args: &Map<String, Value>) -> Result<Value, ApiError>
     let name = s(args, "name").unwrap_or_default();
     let zone = Settings::load(&store.conn)?.zone();
     let time = s(args, "time").ok_or_else(|| ApiError::bad_request("time", "time is required"))?;
-    let when = control::parse_time(time, now, zone).map_err(|e| ApiError::bad_request("time", e))?;
+    let when =
+        control::parse_time(time, now, zone).map_err(|e| ApiError::bad_request("time", e))?;
     let o = store.write(|tx| {
-        control::add_at(tx, name, when, s(args, "data"), SET_BY, s(args, "reason"), now)
+        control::add_at(
+            tx,
+            name,
+            when,
+            s(args, "data"),
+            SET_BY,
+            s(args, "reason"),
+            now,
+        )
     })?;
     Ok(json!(o))
 }

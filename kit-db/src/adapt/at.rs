@@ -50,9 +50,8 @@ pub fn data_env(conn: &Connection, execution_id: i64) -> Result<Vec<(OsString, O
     let mut stmt = conn.prepare_cached(
         "SELECT data FROM supervisor_overrides WHERE kind = 'at' AND execution_id = ?1 AND data IS NOT NULL",
     )?;
-    let data: Option<String> = rusqlite::OptionalExtension::optional(
-        stmt.query_row([execution_id], |r| r.get(0)),
-    )?;
+    let data: Option<String> =
+        rusqlite::OptionalExtension::optional(stmt.query_row([execution_id], |r| r.get(0)))?;
     Ok(data
         .map(|d| vec![("KIT_EVENT_DATA".into(), d.into())])
         .unwrap_or_default())

@@ -33,13 +33,20 @@ fn need_reason(reason: Option<&str>) -> Result<&str> {
 
 /// When a change ends: `--for DURATION` or `--until TIME`, exactly one,
 /// at most MAX_SPAN ahead.
-pub fn end_of(now: Instant, for_: Option<&str>, until: Option<&str>, zone: chrono_tz::Tz) -> Result<Instant> {
+pub fn end_of(
+    now: Instant,
+    for_: Option<&str>,
+    until: Option<&str>,
+    zone: chrono_tz::Tz,
+) -> Result<Instant> {
     let end = match (for_, until) {
         (Some(d), None) => {
             let d = Dur::parse(d).map_err(|e| Error::invalid(format!("--for: {e}")))?;
             now + d.chrono()
         }
-        (None, Some(t)) => parse_time(t, now, zone).map_err(|e| Error::invalid(format!("--until: {e}")))?,
+        (None, Some(t)) => {
+            parse_time(t, now, zone).map_err(|e| Error::invalid(format!("--until: {e}")))?
+        }
         _ => {
             return Err(Error::invalid(
                 "give --for DURATION or --until TIME (an override or pause always ends; \
@@ -53,7 +60,11 @@ pub fn end_of(now: Instant, for_: Option<&str>, until: Option<&str>, zone: chron
 
 /// A time as people write it: RFC 3339, `YYYY-MM-DD HH:MM` or `HH:MM`
 /// (the next such minute) in `zone`, or `+DURATION` from now.
-pub fn parse_time(text: &str, now: Instant, zone: chrono_tz::Tz) -> std::result::Result<Instant, String> {
+pub fn parse_time(
+    text: &str,
+    now: Instant,
+    zone: chrono_tz::Tz,
+) -> std::result::Result<Instant, String> {
     let t = text.trim();
     if let Some(d) = t.strip_prefix('+') {
         return Ok(now + Dur::parse(d)?.chrono());
@@ -131,7 +142,14 @@ pub fn set_override(
         },
         now,
     )?;
-    clear(conn, name, &["schedule"], &format!("replaced by override #{id}"), now, Some(id))?;
+    clear(
+        conn,
+        name,
+        &["schedule"],
+        &format!("replaced by override #{id}"),
+        now,
+        Some(id),
+    )?;
     let o = rows::get(conn, id)?.ok_or_else(|| Error::invalid("the override disappeared"))?;
     announce_change(conn, &o, "override set", now)?;
     rows::reset_next_due(conn, name, now)?;
@@ -164,7 +182,14 @@ pub fn set_pause(
         },
         now,
     )?;
-    clear(conn, name, &["pause"], &format!("replaced by pause #{id}"), now, Some(id))?;
+    clear(
+        conn,
+        name,
+        &["pause"],
+        &format!("replaced by pause #{id}"),
+        now,
+        Some(id),
+    )?;
     let o = rows::get(conn, id)?.ok_or_else(|| Error::invalid("the pause disappeared"))?;
     announce_change(conn, &o, "paused", now)?;
     rows::reset_next_due(conn, name, now)?;

@@ -14,7 +14,9 @@ use rusqlite::{params, Connection};
 pub fn matches(when: &When, f: &Finish) -> bool {
     match when {
         When::Exit(n) => {
-            matches!(f.status, "success" | "failed") && f.exit_code == Some(*n) && f.signal.is_none()
+            matches!(f.status, "success" | "failed")
+                && f.exit_code == Some(*n)
+                && f.signal.is_none()
         }
         When::Failed => matches!(f.status, "failed" | "timeout" | "error"),
         When::Output(p) => {
@@ -26,7 +28,13 @@ pub fn matches(when: &When, f: &Finish) -> bool {
 
 /// Starts or extends the adaptation of each rule `f` matches (ends_at =
 /// finish + for; an extension never shortens). Returns the rows touched.
-pub fn on_finish(conn: &Connection, task: &Task, execution_id: i64, f: &Finish, at: Instant) -> Result<Vec<i64>> {
+pub fn on_finish(
+    conn: &Connection,
+    task: &Task,
+    execution_id: i64,
+    f: &Finish,
+    at: Instant,
+) -> Result<Vec<i64>> {
     let mut touched = Vec::new();
     for (i, rule) in task.adapt.iter().enumerate() {
         if !matches(&rule.when, f) {
@@ -43,7 +51,13 @@ pub fn on_finish(conn: &Connection, task: &Task, execution_id: i64, f: &Finish, 
                     "UPDATE supervisor_overrides SET ends_at = max(ends_at, ?2), schedule = ?3,
                        matches = matches + 1, matched_execution_id = ?4, updated_at = ?5
                      WHERE id = ?1",
-                    params![o.id, clock::fmt(until), rule.schedule, execution_id, clock::fmt(at)],
+                    params![
+                        o.id,
+                        clock::fmt(until),
+                        rule.schedule,
+                        execution_id,
+                        clock::fmt(at)
+                    ],
                 )?;
                 o.id
             }

@@ -37,7 +37,9 @@ pub(crate) fn announce(
     dedupe_key: String,
     now: Instant,
 ) -> Result<Option<i64>> {
-    let notify = Settings::load(conn)?.notify_schedule_changes.unwrap_or(false);
+    let notify = Settings::load(conn)?
+        .notify_schedule_changes
+        .unwrap_or(false);
     events::record(
         conn,
         &NewEvent {

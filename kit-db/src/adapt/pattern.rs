@@ -259,7 +259,14 @@ impl Pattern {
 
     /// Adds thread `pc` at `pos` and what it reaches without reading;
     /// true when that reaches Match. `seen` marks (pc, pos) once.
-    fn add(&self, list: &mut Vec<usize>, seen: &mut [usize], pc: usize, pos: usize, text: &[char]) -> bool {
+    fn add(
+        &self,
+        list: &mut Vec<usize>,
+        seen: &mut [usize],
+        pc: usize,
+        pos: usize,
+        text: &[char],
+    ) -> bool {
         let mut stack = vec![pc];
         while let Some(pc) = stack.pop() {
             if seen[pc] == pos {
@@ -279,7 +286,10 @@ impl Pattern {
                     }
                 }
                 Inst::End => {
-                    if pos == text.len() || text[pos] == '\n' || (text[pos] == '\r' && text.get(pos + 1) == Some(&'\n')) {
+                    if pos == text.len()
+                        || text[pos] == '\n'
+                        || (text[pos] == '\r' && text.get(pos + 1) == Some(&'\n'))
+                    {
                         stack.push(pc + 1);
                     }
                 }

@@ -36,8 +36,10 @@ pub fn admit(conn: &Connection, task: &Task, now: Instant) -> Result<Admission> 
          WHERE task = ?1 AND created_at > ?2
            AND status NOT IN ('skipped','missed') AND trigger NOT IN ('retry','daemon')",
     )?;
-    let (n, oldest): (i64, Option<String>) =
-        stmt.query_row(params![task.name, clock::fmt(since)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (n, oldest): (i64, Option<String>) = stmt
+        .query_row(params![task.name, clock::fmt(since)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     if n < limit.count as i64 {
         return Ok(Admission::Admit);
     }
@@ -66,7 +68,9 @@ pub fn refuse(
     let Some(id) = super::record_skipped(conn, &task.name, trigger, slot, reason, now)? else {
         return Ok(None);
     };
-    let window = task.rate_limit.map_or(3600, |l| l.per.0.as_secs().max(1) as i64);
+    let window = task
+        .rate_limit
+        .map_or(3600, |l| l.per.0.as_secs().max(1) as i64);
     let bucket = now.timestamp().div_euclid(window);
     events::record(
         conn,

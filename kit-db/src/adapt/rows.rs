@@ -58,7 +58,8 @@ impl Override {
     }
     /// Where it stops being in force: its end, or when it was cleared.
     pub fn end(&self) -> Instant {
-        let end = clock::parse_stored(&self.ends_at).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let end =
+            clock::parse_stored(&self.ends_at).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         match self.cleared_at.as_deref().and_then(clock::parse_stored) {
             Some(c) if c < end => c,
             _ => end,
@@ -98,15 +99,25 @@ impl Override {
                 self.schedule.as_deref().unwrap_or("?"),
                 self.set_by
             ),
-            "pause" => format!("paused (#{}) by {} until {until}{why}", self.id, self.set_by),
-            _ => format!("one-shot run #{} at {} by {}{why}", self.id, self.starts_at, self.set_by),
+            "pause" => format!(
+                "paused (#{}) by {} until {until}{why}",
+                self.id, self.set_by
+            ),
+            _ => format!(
+                "one-shot run #{} at {} by {}{why}",
+                self.id, self.starts_at, self.set_by
+            ),
         }
     }
 }
 
 /// The schedule-changing rows (schedule, pause, adapt) of `task` (or of all
 /// tasks) still in force at or after `since`, oldest first.
-pub fn windows_since(conn: &Connection, task: Option<&str>, since: Instant) -> Result<Vec<Override>> {
+pub fn windows_since(
+    conn: &Connection,
+    task: Option<&str>,
+    since: Instant,
+) -> Result<Vec<Override>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM supervisor_overrides
          WHERE ends_at > ?2 AND (?1 IS NULL OR task = ?1) AND kind <> 'at'
@@ -219,7 +230,10 @@ pub fn clear(
     let mut cleared = Vec::new();
     let mut candidates = active(conn, Some(task), now)?;
     candidates.extend(pending_at(conn, Some(task))?);
-    for o in candidates.into_iter().filter(|o| kinds.contains(&o.kind.as_str())) {
+    for o in candidates
+        .into_iter()
+        .filter(|o| kinds.contains(&o.kind.as_str()))
+    {
         conn.execute(
             "UPDATE supervisor_overrides SET cleared_at = ?2, cleared_by = ?3, reverted_at = ?2,
                updated_at = ?2 WHERE id = ?1 AND cleared_at IS NULL",

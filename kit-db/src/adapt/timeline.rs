@@ -67,7 +67,11 @@ impl Timeline {
     }
 
     pub fn in_force(&self, t: Instant) -> InForce<'_> {
-        let live = || self.windows.iter().filter(move |w| w.start <= t && t < w.end);
+        let live = || {
+            self.windows
+                .iter()
+                .filter(move |w| w.start <= t && t < w.end)
+        };
         let paused = live()
             .filter(|w| w.row.kind == "pause")
             .max_by_key(|w| w.row.id)
@@ -145,7 +149,11 @@ pub fn first_at_or_after(schedule: &Schedule, tz: Tz, t: Instant) -> Option<Inst
     match schedule {
         Schedule::Every(_) => {
             let floor = clock::floor_minute(t);
-            Some(if floor == t { t } else { floor + Duration::minutes(1) })
+            Some(if floor == t {
+                t
+            } else {
+                floor + Duration::minutes(1)
+            })
         }
         _ => schedule.next_after(t - Duration::seconds(1), tz).map(|n| {
             // next_after works in whole minutes: one that falls within the
@@ -163,7 +171,9 @@ pub fn first_at_or_after(schedule: &Schedule, tz: Tz, t: Instant) -> Option<Inst
 /// expressions from their own rules.
 pub fn after_slot(schedule: &Schedule, tz: Tz, slot: Instant) -> Option<Instant> {
     match schedule {
-        Schedule::Every(d) => Duration::from_std(*d).ok().and_then(|d| slot.checked_add_signed(d)),
+        Schedule::Every(d) => Duration::from_std(*d)
+            .ok()
+            .and_then(|d| slot.checked_add_signed(d)),
         _ => schedule.next_after(slot, tz),
     }
 }
@@ -184,7 +194,11 @@ mod tests {
             schedule: schedule.map(Into::into),
             starts_at: start.into(),
             ends_at: end.into(),
-            set_by: if kind == "adapt" { "adapt:0".into() } else { "cli".into() },
+            set_by: if kind == "adapt" {
+                "adapt:0".into()
+            } else {
+                "cli".into()
+            },
             reason: None,
             rule: None,
             matched_execution_id: None,
@@ -234,7 +248,13 @@ mod tests {
         let tl = Timeline::new(
             base,
             chrono_tz::UTC,
-            vec![row(1, "pause", None, "2026-03-02T10:10:00.000Z", "2026-03-02T10:45:00.000Z")],
+            vec![row(
+                1,
+                "pause",
+                None,
+                "2026-03-02T10:10:00.000Z",
+                "2026-03-02T10:45:00.000Z",
+            )],
         );
         assert!(tl.in_force(at("2026-03-02T10:20:00Z")).paused.is_some());
         assert!(tl.in_force(at("2026-03-02T10:45:00Z")).paused.is_none());
@@ -251,8 +271,20 @@ mod tests {
             base,
             chrono_tz::UTC,
             vec![
-                row(1, "adapt", Some("*/15 * * * *"), "2026-03-02T10:00:00.000Z", "2026-03-02T12:00:00.000Z"),
-                row(2, "schedule", Some("@every 25m"), "2026-03-02T10:20:30.000Z", "2026-03-02T11:30:00.000Z"),
+                row(
+                    1,
+                    "adapt",
+                    Some("*/15 * * * *"),
+                    "2026-03-02T10:00:00.000Z",
+                    "2026-03-02T12:00:00.000Z",
+                ),
+                row(
+                    2,
+                    "schedule",
+                    Some("@every 25m"),
+                    "2026-03-02T10:20:30.000Z",
+                    "2026-03-02T11:30:00.000Z",
+                ),
             ],
         );
         assert_eq!(

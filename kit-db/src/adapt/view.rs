@@ -92,7 +92,13 @@ pub struct NextRun {
 
 /// The next `count` slots after `from` under the schedule in force at
 /// each (paused ones flagged), merged with pending one-shot runs.
-pub fn next_runs(conn: &Connection, task: &Task, tz: Tz, from: Instant, count: usize) -> Result<Vec<NextRun>> {
+pub fn next_runs(
+    conn: &Connection,
+    task: &Task,
+    tz: Tz,
+    from: Instant,
+    count: usize,
+) -> Result<Vec<NextRun>> {
     let base = Schedule::parse(&task.schedule).map_err(|e| crate::Error::invalid(e.to_string()))?;
     let tl = Timeline::new(base, tz, rows::windows_since(conn, Some(&task.name), from)?);
     let mut out = Vec::new();

@@ -36,7 +36,9 @@ impl RateLimit {
         }
         let per = Dur::parse(per).map_err(|e| format!("invalid rate limit {text:?}: {e}"))?;
         if per.0 < Duration::from_secs(1) {
-            return Err(format!("invalid rate limit {text:?}: the window must be at least 1s"));
+            return Err(format!(
+                "invalid rate limit {text:?}: the window must be at least 1s"
+            ));
         }
         Ok(RateLimit { count, per })
     }
@@ -137,7 +139,11 @@ pub struct AdaptRule {
 
 /// Whether exit status `code` counts as success (0 always does).
 pub fn is_success_exit(task: &Task, code: i32) -> bool {
-    code == 0 || task.success_exit.as_ref().is_some_and(|v| v.contains(&code))
+    code == 0
+        || task
+            .success_exit
+            .as_ref()
+            .is_some_and(|v| v.contains(&code))
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -151,7 +157,10 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 pub fn validate(t: &Task) -> Result<(), FieldError> {
     if let Some(codes) = &t.success_exit {
         if let Some(c) = codes.iter().find(|c| !(0..=255).contains(*c)) {
-            return Err(err("success_exit", format!("{c} is not an exit status (0..255)")));
+            return Err(err(
+                "success_exit",
+                format!("{c} is not an exit status (0..255)"),
+            ));
         }
     }
     let timed = !matches!(t.schedule.trim(), "@daemon" | "@reboot");
@@ -163,11 +172,15 @@ pub fn validate(t: &Task) -> Result<(), FieldError> {
     }
     for (i, rule) in t.adapt.iter().enumerate() {
         let field = |f: &str| format!("adapt[{i}].{f}");
-        let s = Schedule::parse(&rule.schedule).map_err(|e| err(&field("schedule"), e.to_string()))?;
+        let s =
+            Schedule::parse(&rule.schedule).map_err(|e| err(&field("schedule"), e.to_string()))?;
         if matches!(s, Schedule::Daemon | Schedule::Reboot) {
             return Err(err(
                 &field("schedule"),
-                format!("{:?} is not a pace: use a cron expression or @every", rule.schedule),
+                format!(
+                    "{:?} is not a pace: use a cron expression or @every",
+                    rule.schedule
+                ),
             ));
         }
         if rule.for_.0.is_zero() || rule.for_.0 > MAX_SPAN {

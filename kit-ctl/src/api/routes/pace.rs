@@ -13,7 +13,10 @@ use serde_json::{json, Map, Value};
 const SET_BY: &str = "api";
 
 /// The known string fields of a body; anything else is a 422 naming it.
-fn fields<'a>(obj: &'a Map<String, Value>, known: &[&str]) -> Result<Vec<Option<&'a str>>, ApiError> {
+fn fields<'a>(
+    obj: &'a Map<String, Value>,
+    known: &[&str],
+) -> Result<Vec<Option<&'a str>>, ApiError> {
     if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::unprocessable(
             k,
@@ -41,7 +44,8 @@ pub fn set_override(call: &Call) -> Result<Reply, ApiError> {
     let f = fields(&obj, &["schedule", "for", "until", "reason"])?;
     let name = call.param("name").to_string();
     let now = call.now()?;
-    let schedule = f[0].ok_or_else(|| ApiError::unprocessable("schedule", "schedule is required"))?;
+    let schedule =
+        f[0].ok_or_else(|| ApiError::unprocessable("schedule", "schedule is required"))?;
     let end = control::end_of(now, f[1], f[2], zone(call)?)?;
     let o = call
         .store
@@ -107,7 +111,10 @@ pub fn next(call: &Call) -> Result<Reply, ApiError> {
     if matches!(row.task.schedule.trim(), "@daemon" | "@reboot") {
         return Err(ApiError::new(
             409,
-            format!("task {:?} is {}: it has no fire times", row.task.name, row.task.schedule),
+            format!(
+                "task {:?} is {}: it has no fire times",
+                row.task.name, row.task.schedule
+            ),
         ));
     }
     let zone = match row.task.timezone.as_deref().and_then(|z| z.parse().ok()) {
@@ -117,7 +124,9 @@ pub fn next(call: &Call) -> Result<Reply, ApiError> {
     let now = call.now()?;
     let runs = view::next_runs(&call.store.conn, &row.task, zone, now, count)?;
     let in_force = view::in_force(&call.store.conn, &row.task, now)?;
-    Ok(Reply::ok(&json!({ "task": row.task.name, "in_force": in_force, "runs": runs })))
+    Ok(Reply::ok(
+        &json!({ "task": row.task.name, "in_force": in_force, "runs": runs }),
+    ))
 }
 
 /// GET /v1/overrides: every adaptation, override and pause in force, and

@@ -32,10 +32,14 @@ pub(super) fn pace_part(
         .ok();
     if let Some((slot, status)) = &last {
         if let Some(t) = clock::parse_stored(slot) {
-            let then = view::in_force_of(task, rows::windows_since(conn, Some(&task.name), t)?
-                .into_iter()
-                .filter(|w| w.in_force_at(t))
-                .collect(), t);
+            let then = view::in_force_of(
+                task,
+                rows::windows_since(conn, Some(&task.name), t)?
+                    .into_iter()
+                    .filter(|w| w.in_force_at(t))
+                    .collect(),
+                t,
+            );
             if then.source != "base" && then.paused.is_none() && status != "skipped" {
                 o.say(format!(
                     "That slot ({}) came from a changed pace: {}.",
