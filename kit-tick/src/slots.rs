@@ -11,21 +11,8 @@ use kit_db::schedule::{Schedule, Tz};
 use kit_db::task::{repo, TaskRow};
 use kit_db::{clock, exec};
 use rusqlite::Transaction;
-use std::collections::HashMap;
 
 type Instant = DateTime<Utc>;
-
-/// The schedule-changing rows still in force at or after `since`, by task.
-pub fn windows_by_task(
-    tx: &Transaction,
-    since: Instant,
-) -> anyhow::Result<HashMap<String, Vec<Override>>> {
-    let mut map: HashMap<String, Vec<Override>> = HashMap::new();
-    for o in adapt::rows::windows_since(tx, None, since)? {
-        map.entry(o.task.clone()).or_default().push(o);
-    }
-    Ok(map)
-}
 
 /// Why a paused slot is skipped: the pause, who set it, until when, why.
 pub fn paused_reason(p: &Override) -> String {

@@ -92,14 +92,14 @@ pub fn tick(
     let due = due_tasks(&tx, now)?;
     // The windows that can matter to this tick's slots: every due task's
     // next_due is at or after the previous tick (less a minute, when a
-    // change reset it), so one query serves all tasks.
+    // change reset it). Read per due task through (task, ends_at): most
+    // ticks touch a few tasks, whatever the table holds.
     let since = last_tick.unwrap_or(now - plan::MAX_WINDOW).min(now) - chrono::Duration::minutes(2);
-    let mut windows = crate::slots::windows_by_task(&tx, since)?;
     for name in due {
         let Some(row) = repo::get(&tx, &name)? else {
             continue;
         };
-        let rows = windows.remove(&name).unwrap_or_default();
+        let rows = kit_db::adapt::rows::windows_since(&tx, Some(&name), since)?;
         crate::slots::task_slots(
             &tx,
             &row,

@@ -118,12 +118,21 @@ pub fn windows_since(
     task: Option<&str>,
     since: Instant,
 ) -> Result<Vec<Override>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM supervisor_overrides
-         WHERE ends_at > ?2 AND (?1 IS NULL OR task = ?1) AND kind <> 'at'
-           AND (cleared_at IS NULL OR cleared_at > ?2)
-         ORDER BY id"
-    ))?;
+    // Two statements, so each is a range search of an index (task, ends_at)
+    // or (ends_at) whatever the table's history holds.
+    let sql = match task {
+        Some(_) => format!(
+            "SELECT {COLUMNS} FROM supervisor_overrides
+             WHERE task = ?1 AND ends_at > ?2 AND kind <> 'at'
+               AND (cleared_at IS NULL OR cleared_at > ?2) ORDER BY id"
+        ),
+        None => format!(
+            "SELECT {COLUMNS} FROM supervisor_overrides
+             WHERE ends_at > ?2 AND ?1 IS NULL AND kind <> 'at'
+               AND (cleared_at IS NULL OR cleared_at > ?2) ORDER BY id"
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![task, clock::fmt(since)], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -312,6 +312,7 @@ CREATE TABLE supervisor_overrides (
     updated_at           TEXT NOT NULL
 );
 CREATE INDEX supervisor_overrides_task ON supervisor_overrides(task, ends_at);
+CREATE INDEX supervisor_overrides_ends ON supervisor_overrides(ends_at);
 CREATE INDEX supervisor_overrides_live ON supervisor_overrides(ends_at)
     WHERE cleared_at IS NULL AND reverted_at IS NULL;
 CREATE INDEX supervisor_overrides_at_due ON supervisor_overrides(starts_at)
