@@ -5,7 +5,7 @@
 use crate::plan::{self, Policy, Verdict};
 use crate::tick::{Claim, TickReport};
 use chrono::{DateTime, Utc};
-use kit_db::adapt::{self, rate_limit, Admission, Override, Timeline};
+use kit_db::adapt::{self, rate_limit, Admission, Gate, Override, Timeline};
 use kit_db::gap::Gap;
 use kit_db::schedule::{Schedule, Tz};
 use kit_db::task::{repo, TaskRow};
@@ -15,17 +15,7 @@ use rusqlite::Transaction;
 type Instant = DateTime<Utc>;
 
 /// Why a paused slot is skipped: the pause, who set it, until when, why.
-pub fn paused_reason(p: &Override) -> String {
-    format!(
-        "paused by {} until {}{}",
-        p.set_by,
-        clock::fmt(p.end()),
-        p.reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default()
-    )
-}
+pub use kit_db::adapt::gate::paused_reason;
 
 /// Plans and records one due task's slots up to `now`, and its next_due.
 pub fn task_slots(
@@ -106,15 +96,14 @@ pub fn task_slots(
 }
 
 /// Claims the one-shot runs due at `now`: queued (trigger `at`), or
-/// skipped with why (the task is gone, disabled, paused or over its rate
-/// limit).
+/// skipped with why by [`kit_db::adapt::gate`] (disabled, paused, over its
+/// rate limit).
 pub fn claim_at_runs(
     tx: &Transaction,
     now: Instant,
     report: &mut TickReport,
 ) -> anyhow::Result<()> {
     for at in adapt::at::due(tx, now)? {
-        let when = at.start();
         let Some(row) = repo::get(tx, &at.task)? else {
             // The task was removed: the request is cleared, not run.
             tx.execute(
@@ -125,35 +114,13 @@ pub fn claim_at_runs(
             continue;
         };
         let task = &row.task;
-        let pause = adapt::rows::active(tx, Some(&task.name), when)?
-            .into_iter()
-            .filter(|o| o.kind == "pause")
-            .max_by_key(|o| o.id);
-        let skip = if !task.enabled {
-            Some("the task is disabled".to_string())
-        } else if let Some(p) = &pause {
-            Some(paused_reason(p))
-        } else {
-            match adapt::admit(tx, task, now)? {
-                Admission::Admit => None,
-                Admission::Refuse(why) => {
-                    let id = rate_limit::refuse(tx, task, "at", None, &why, now)?;
-                    if let Some(id) = id {
-                        adapt::at::link(tx, at.id, id, now)?;
-                    }
-                    continue;
-                }
-            }
-        };
-        let id = match skip {
-            Some(why) => {
-                adapt::record_skipped(tx, &task.name, "at", None, &why, now)?.unwrap_or_default()
-            }
-            None => {
+        let id = match adapt::gate(tx, task, "at", now)? {
+            Gate::Skipped { execution_id, .. } => execution_id.unwrap_or_default(),
+            Gate::Run => {
                 let id = adapt::at::queue(tx, &task.name, now)?;
                 report.claimed.push(Claim {
                     name: task.name.clone(),
-                    slot: clock::fmt(when),
+                    slot: clock::fmt(at.start()),
                     id,
                     trigger: "at".into(),
                 });

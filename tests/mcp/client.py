@@ -29,6 +29,7 @@ EXPECTED_TOOLS = {
     "delete_task", "enable_task", "disable_task", "list_daemons",
     "restart_daemon", "stop_daemon", "start_daemon", "events", "metrics",
     "override_schedule", "clear_override", "pause_task", "resume_task", "run_at",
+    "list_overrides",
 }
 DESTRUCTIVE = {"delete_task", "disable_task", "stop_daemon"}
 checks = 0
@@ -101,6 +102,8 @@ async def read_tools(s):
     check(len((await ok(s, "resume_task", {"name": "t1"}))["cleared"]) == 1, "resume_task")
     a = await ok(s, "run_at", {"name": "t1", "time": "+2h", "data": "x"})
     check(a["kind"] == "at" and a["data"] == "x", f"run_at: {a}")
+    lo = await ok(s, "list_overrides", {})
+    check(any(o["kind"] == "at" for o in lo["overrides"]), f"list_overrides: {lo}")
     await err(s, "pause_task", {"name": "t1", "for": "30d", "reason": "x"}, "at most 7d")
     check("daemons" in await ok(s, "list_daemons"), "list_daemons")
     check("events" in await ok(s, "events", {"limit": 10}), "events")

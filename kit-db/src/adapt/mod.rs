@@ -8,6 +8,7 @@ pub mod at;
 pub mod control;
 pub mod expiry;
 pub mod finish;
+pub mod gate;
 pub mod pattern;
 pub mod rate_limit;
 pub mod rows;
@@ -15,6 +16,7 @@ pub mod timeline;
 pub mod view;
 
 pub use crate::task::adapt::MAX_SPAN;
+pub use gate::{gate, Gate};
 pub use rate_limit::{admit, Admission};
 pub use rows::Override;
 pub use timeline::{InForce, Timeline};
