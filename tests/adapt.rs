@@ -569,3 +569,50 @@ fn export_leaves_runtime_state_out_and_apply_leaves_it_alone_unless_asked() {
     let by: String = kit.scalar("SELECT DISTINCT cleared_by FROM supervisor_overrides");
     assert_eq!(by, "apply --clear-overrides");
 }
+
+#[test]
+fn why_explains_a_run_by_its_adaptation_and_a_skip_by_its_pause_or_rate_limit() {
+    let mut kit = Kit::new();
+    kit.tasks(SCAN);
+    tick_and_run(&mut kit, "2026-03-02", "08:00");
+    tick_and_run(&mut kit, "2026-03-02", "08:15");
+    kit.at("2026-03-02T08:16:00Z");
+    let why = kit
+        .ctl()
+        .args(["why", "security-scan"])
+        .ok()
+        .stdout
+        .replace('\n', " ");
+    assert!(
+        why.contains("That slot (2026-03-02 08:15 UTC) came from a changed pace: adapted by rule 0 (exit:10)"),
+        "{why}"
+    );
+    let j = kit
+        .ctl()
+        .args(["why", "security-scan", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["facts"]["last_slot_in_force"]["source"], "adapt");
+    assert_eq!(j["facts"]["rate_limit"], "12/1h");
+    // A paused slot: why says who paused it and why.
+    kit.ctl()
+        .args([
+            "pause",
+            "security-scan",
+            "--for",
+            "1h",
+            "--reason",
+            "scanner upgrade",
+        ])
+        .ok();
+    tick_and_run(&mut kit, "2026-03-02", "08:30");
+    kit.at("2026-03-02T08:31:00Z");
+    let why = kit
+        .ctl()
+        .args(["why", "security-scan"])
+        .ok()
+        .stdout
+        .replace('\n', " ");
+    assert!(why.contains("was skipped: paused by cli until"), "{why}");
+    assert!(why.contains("scanner upgrade"), "{why}");
+}
