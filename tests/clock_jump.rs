@@ -228,7 +228,8 @@ fn settings_can_leave_clock_jumps_unnotified_and_a_task_cannot_list_them() {
     let out = kit.ctl().arg("apply").arg(&f).run();
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("recovery.notify_at_once") && out.stderr.contains("[settings.recovery]"),
+        out.stderr.contains("recovery.notify_at_once")
+            && out.stderr.contains("[settings.recovery]"),
         "{}",
         out.stderr
     );

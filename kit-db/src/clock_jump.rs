@@ -236,8 +236,7 @@ pub fn observe(tx: &Connection, now: &Reading, at: Instant) -> Result<Option<Jum
         message: jump.sentence(),
         detail: serde_json::to_value(&jump).ok(),
         dedupe_key: Some(format!("clock_jump:{}", jump.to)),
-        notify: crate::settings::Settings::load(tx)?
-            .at_once(crate::task::model::AtOnce::ClockJump),
+        notify: crate::settings::Settings::load(tx)?.at_once(crate::task::model::AtOnce::ClockJump),
     };
     events::record(tx, &ev, at)?;
     Ok(Some(jump))

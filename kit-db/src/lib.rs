@@ -6,6 +6,7 @@
 //! kit-keep both need. Each `kit-*` binary is a thin main over this library
 //! plus its own logic module.
 
+pub mod adapt;
 pub mod cli;
 pub mod clock;
 pub mod clock_jump;

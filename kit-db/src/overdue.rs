@@ -165,8 +165,13 @@ pub fn skip_streaks(conn: &Connection, min: usize) -> Result<Vec<SkipStreak>> {
         let rows: Vec<(i64, String, Option<String>)> = stmt
             .query_map([&task], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let streak: Vec<&(i64, String, Option<String>)> =
-            rows.iter().take_while(|(_, s, _)| s == "skipped").collect();
+        // Skips a pause or a rate limit decided are not overlap trouble
+        // (they are announced their own way): they neither count nor break.
+        let streak: Vec<&(i64, String, Option<String>)> = rows
+            .iter()
+            .filter(|(_, _, r)| !crate::adapt::is_deliberate_skip(r.as_deref()))
+            .take_while(|(_, s, _)| s == "skipped")
+            .collect();
         if streak.len() >= min.max(1) {
             let first = streak[streak.len() - 1];
             out.push(SkipStreak {

@@ -39,6 +39,10 @@ pub struct Settings {
     pub retention: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryDefaults>,
+    /// Notify `schedule_changed` and `override` events (adaptive schedules;
+    /// default false: they are recorded either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_schedule_changes: Option<bool>,
 }
 
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;

@@ -90,7 +90,8 @@ pub fn fold(tx: &Connection, failures: &[TickFailure], now: Instant) -> Result<(
     if failures.is_empty() {
         return Ok(());
     }
-    let notify = crate::settings::Settings::load(tx)?.at_once(crate::task::model::AtOnce::TickFailed);
+    let notify =
+        crate::settings::Settings::load(tx)?.at_once(crate::task::model::AtOnce::TickFailed);
     for f in failures {
         let ev = NewEvent {
             kind: "stalled",

@@ -3,6 +3,7 @@
 use crate::attempt::Ended;
 use anyhow::Context;
 use kit_db::exec::{self, Finish};
+use kit_db::task::Task;
 use kit_db::{clock, Store};
 
 /// Records how the attempt ended. When the disk is too full for the
@@ -10,13 +11,14 @@ use kit_db::{clock, Store};
 /// rather than not at all; if even that fails, kit-run exits 125 and the
 /// row is settled `lost` by the next tool.
 pub fn result(
-    conn: &rusqlite::Connection,
+    store: &Store,
     name: &str,
+    task: Option<&Task>,
     id: i64,
     f: &Finish,
     at: clock::Instant,
 ) -> anyhow::Result<()> {
-    match exec::finish(conn, id, f, at) {
+    match finish_and_adapt(store, task, id, f, at) {
         Ok(_) => Ok(()),
         Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
             let mut lean = f.clone();
@@ -27,12 +29,39 @@ pub fn result(
                 Some(r) => format!("{r}; {why}"),
                 None => why,
             });
-            exec::finish(conn, id, &lean, at).context("recording the execution's result")?;
+            // The rules still see the output that was captured.
+            let mut adapt_view = lean.clone();
+            adapt_view.output = f.output.clone();
+            store
+                .write(|tx| {
+                    if let (true, Some(task)) = (exec::finish(tx, id, &lean, at)?, task) {
+                        kit_db::adapt::finish::on_finish(tx, task, id, &adapt_view, at)?;
+                    }
+                    Ok(())
+                })
+                .context("recording the execution's result")?;
             eprintln!("kit-run: {name}: execution #{id}: output not recorded: no space left for the database");
             Ok(())
         }
         Err(e) => Err(e).context("recording the execution's result"),
     }
+}
+
+/// Finishes the row and, in the same transaction, starts or extends the
+/// adaptations the run matches (`[[task.adapt]]`).
+fn finish_and_adapt(
+    store: &Store,
+    task: Option<&Task>,
+    id: i64,
+    f: &Finish,
+    at: clock::Instant,
+) -> kit_db::Result<()> {
+    store.write(|tx| {
+        if let (true, Some(task)) = (exec::finish(tx, id, f, at)?, task) {
+            kit_db::adapt::finish::on_finish(tx, task, id, f, at)?;
+        }
+        Ok(())
+    })
 }
 
 /// `--json`: the finished record with its output; otherwise a line on

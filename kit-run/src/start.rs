@@ -92,6 +92,14 @@ impl Starter<'_> {
                 scheduled_for: s.scheduled_for.as_deref(),
             }
             .to_env();
+            let mut vars = vars;
+            if s.trigger == "at" {
+                // A one-shot run's --data (kit-ctl at ... --data).
+                vars.extend(
+                    kit_db::adapt::at::data_env(&self.store.conn, s.id)
+                        .map_err(|e| format!("reading the run's data: {e}"))?,
+                );
+            }
             slot = Some(s);
             Ok(vars)
         };

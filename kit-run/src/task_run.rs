@@ -147,6 +147,7 @@ pub fn run_task(
         grace: task.kill_grace(),
         cap: task.output_cap() as usize,
         stream: opts.stream,
+        success_exit: task.success_exit.clone().unwrap_or_default(),
     };
     // The execution's own variables (id, trigger, attempt) reach the
     // command through the spawn gate, once its row exists.
@@ -169,7 +170,14 @@ pub fn run_task(
         let first = *first_id.get_or_insert(slot.id);
         let finished_at =
             slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-        record::result(conn, name, slot.id, &ended.finish, finished_at)?;
+        record::result(
+            store,
+            name,
+            Some(&task),
+            slot.id,
+            &ended.finish,
+            finished_at,
+        )?;
         record::report(store, name, slot.id, &ended, opts.json)?;
         let retryable = matches!(ended.finish.status, "failed" | "timeout");
         if !retryable || slot.attempt > task.retries() as i64 || stopping() {

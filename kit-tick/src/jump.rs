@@ -79,6 +79,15 @@ pub fn claim_wildcards(
         if !matches_wildcard(&schedule, tz, next_due, minute) {
             continue;
         }
+        // A pause or the rate limit holds here too (recorded skipped).
+        let Some(row) = kit_db::task::repo::get(tx, &name)? else {
+            continue;
+        };
+        if let kit_db::adapt::Gate::Skipped { .. } =
+            kit_db::adapt::gate(tx, &row.task, "schedule", now)?
+        {
+            continue;
+        }
         if let Some(id) = claim(tx, &name, minute, "schedule", now, Some(jump))? {
             report.claimed.push(Claim {
                 name,

@@ -3,6 +3,7 @@
 
 pub mod jump;
 pub mod plan;
+pub mod slots;
 pub mod tick;
 
 use clap::Parser;

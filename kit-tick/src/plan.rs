@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use kit_db::gap::Gap;
-use kit_db::schedule::{Schedule, Tz};
 use kit_db::task::CatchUp;
 
 type Instant = DateTime<Utc>;
@@ -35,24 +34,6 @@ pub struct Plan {
     pub next_due: Option<Instant>,
 }
 
-/// Where a new (or just changed) task starts: the current minute counts.
-pub fn first_due(schedule: &Schedule, tz: Tz, now: Instant) -> Option<Instant> {
-    let minute = kit_db::clock::floor_minute(now);
-    match schedule {
-        Schedule::Every(_) => Some(minute),
-        _ => schedule.next_after(minute - Duration::seconds(1), tz),
-    }
-}
-
-/// The slot after `slot`: `@every` counts from the previous slot, cron
-/// expressions from their own rules.
-pub fn next_slot(schedule: &Schedule, tz: Tz, slot: Instant) -> Option<Instant> {
-    match schedule {
-        Schedule::Every(d) => Duration::from_std(*d).ok().map(|d| slot + d),
-        _ => schedule.next_after(slot, tz),
-    }
-}
-
 pub struct Policy<'a> {
     pub catch_up: CatchUp,
     pub max_age: Option<Duration>,
@@ -61,12 +42,13 @@ pub struct Policy<'a> {
     pub jump: Option<&'a kit_db::clock_jump::Jump>,
 }
 
-/// Plans one task's slots from `due` (its stored next_due) up to `now`.
+/// Plans one task's slots from `due` (its first slot not yet recorded) up
+/// to `now`; `next` gives the slot after a slot (the schedule in force,
+/// `kit_db::adapt::Timeline`).
 /// `gap` is the time since kit-tick's previous run and what it was (sleep
 /// or kit-tick not started), for explaining missed slots.
 pub fn plan(
-    schedule: &Schedule,
-    tz: Tz,
+    next: &dyn Fn(Instant) -> Option<Instant>,
     due: Instant,
     now: Instant,
     policy: &Policy,
@@ -79,7 +61,7 @@ pub fn plan(
     let mut cursor = Some(due);
     if now - due > MAX_WINDOW {
         first_beyond = Some(due);
-        cursor = next_slot(schedule, tz, now - MAX_WINDOW);
+        cursor = next(now - MAX_WINDOW);
     }
     while let Some(slot) = cursor {
         if slot > now {
@@ -93,7 +75,7 @@ pub fn plan(
                 first_beyond.get_or_insert(old);
             }
         }
-        cursor = next_slot(schedule, tz, slot);
+        cursor = next(slot);
     }
     let next_due = cursor;
     let (late, on_time): (Vec<Instant>, Vec<Instant>) =

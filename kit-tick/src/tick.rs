@@ -2,11 +2,10 @@
 //! advance each task's next_due, move the watermark, beat the heart.
 
 use crate::jump;
-use crate::plan::{self, Policy, Verdict};
+use crate::plan;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use kit_db::gap::{Gap, Slept};
-use kit_db::schedule::Schedule;
 use kit_db::settings::Settings;
 use kit_db::task::repo;
 use kit_db::{clock, exec, process, state, Store};
@@ -102,65 +101,30 @@ pub fn tick(
         state::set(&tx, BOOT, &boot, now)?;
     }
 
+    // Adaptations, overrides and pauses that ended on their own are
+    // announced; one-shot `at` runs due are claimed.
+    kit_db::adapt::expiry::note_expired(&tx, now)?;
+    crate::slots::claim_at_runs(&tx, now, &mut report)?;
     if let Some(j) = going_back.as_ref().filter(|j| !j.big()) {
         jump::claim_wildcards(&tx, j, now, default_zone, &mut report)?;
     }
-
+    let since_last = crate::slots::Since {
+        gap: gap.as_ref(),
+        forward: forward.as_ref(),
+        going_back: going_back.as_ref(),
+    };
     let due = due_tasks(&tx, now)?;
+    // The windows that can matter to this tick's slots: every due task's
+    // next_due is at or after the previous tick (less a minute, when a
+    // change reset it). Read per due task through (task, ends_at): most
+    // ticks touch a few tasks, whatever the table holds.
+    let since = last_tick.unwrap_or(now - plan::MAX_WINDOW).min(now) - chrono::Duration::minutes(2);
     for name in due {
         let Some(row) = repo::get(&tx, &name)? else {
             continue;
         };
-        let task = &row.task;
-        let Ok(schedule) = Schedule::parse(&task.schedule) else {
-            continue; // validated on the way in; a hand-edited row is skipped, not fatal
-        };
-        let tz = task
-            .timezone
-            .as_deref()
-            .and_then(|z| z.parse().ok())
-            .unwrap_or(default_zone);
-        let due_at = match row.next_due.as_deref().and_then(clock::parse_stored) {
-            Some(d) => d,
-            None => match plan::first_due(&schedule, tz, now) {
-                Some(d) => d,
-                None => {
-                    repo::set_next_due(&tx, &name, None)?;
-                    continue;
-                }
-            },
-        };
-        let policy = Policy {
-            catch_up: task.catch_up(),
-            max_age: task.catch_up_max_age.map(|d| d.chrono()),
-            jump: forward.as_ref(),
-        };
-        let p = plan::plan(&schedule, tz, due_at, now, &policy, gap.as_ref());
-        for (slot, verdict) in p.slots {
-            match verdict {
-                Verdict::Claim(trigger) => {
-                    if let Some(id) =
-                        jump::claim(&tx, &name, slot, trigger, now, going_back.as_ref())?
-                    {
-                        report.claimed.push(Claim {
-                            name: name.clone(),
-                            slot: clock::fmt(slot),
-                            id,
-                            trigger: trigger.to_string(),
-                        });
-                    }
-                }
-                Verdict::Missed(reason) => {
-                    if exec::record_missed(&tx, &name, slot, &reason, now)? {
-                        report.missed += 1;
-                    }
-                }
-            }
-        }
-        // A schedule that can never fire again keeps a far-future marker so
-        // it does not come back every tick.
-        let next = p.next_due.unwrap_or(DateTime::<Utc>::MAX_UTC);
-        repo::set_next_due(&tx, &name, Some(next))?;
+        let rows = kit_db::adapt::rows::windows_since(&tx, Some(&name), since)?;
+        crate::slots::task_slots(&tx, &row, rows, default_zone, now, &since_last, &mut report)?;
     }
 
     // The watermark never moves backwards: a clock that jumps back does not

@@ -65,6 +65,8 @@ mod tests {
             "health": {"command": "true", "every": "1s", "timeout": "1s", "failures": 1, "start_period": "1s"},
             "recovery": {"failure_threshold": 1, "max_attempts": 1, "cooldown": "1m",
                          "actions": ["run:x"], "escalate": "notify"},
+            "success_exit": [0, 10], "rate_limit": "12/1h",
+            "adapt": [{"when": "exit:10", "schedule": "*/15 * * * *", "for": "6h"}],
         });
         let task: kit_db::task::Task = serde_json::from_value(full).expect("task");
         let v = serde_json::to_value(&task).expect("json");

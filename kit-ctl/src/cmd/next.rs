@@ -39,7 +39,16 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
-            task_schedule(&store.conn, name, a.tz.as_deref())?
+            let (expr, zone) = task_schedule(&store.conn, name, a.tz.as_deref())?;
+            let task = repo::require(&store.conn, name)?.task;
+            if !matches!(expr.trim(), "@daemon" | "@reboot") {
+                // The schedule in force at each slot: adaptations,
+                // overrides, pauses and one-shot runs included.
+                let runs = kit_db::adapt::view::next_runs(&store.conn, &task, zone, from, a.count)?;
+                print_runs(ctx, &runs, zone);
+                return Ok(0);
+            }
+            (expr, zone)
         }
         (None, Some(s)) => {
             let zone = match &a.tz {
@@ -69,6 +78,26 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn print_runs(ctx: &Ctx, runs: &[kit_db::adapt::view::NextRun], zone: Tz) {
+    for r in runs {
+        let local = r
+            .instant
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        if ctx.json {
+            print_json(&serde_json::json!({
+                "at": local, "utc": r.at, "source": r.source, "paused": r.paused, "note": r.note,
+            }));
+        } else {
+            match (&r.note, r.paused) {
+                (Some(n), true) => println!("{local}  skipped: {n}"),
+                (Some(n), false) => println!("{local}  {n}"),
+                (None, _) => println!("{local}"),
+            }
+        }
+    }
 }
 
 /// A task's schedule expression and the zone it fires in (`tz` overrides

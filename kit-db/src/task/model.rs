@@ -238,6 +238,13 @@ pub struct Task {
     pub health: Option<Health>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    // Adaptive schedules (task/adapt.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_exit: Option<Vec<i32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::adapt::RateLimit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapt: Vec<super::adapt::AdaptRule>,
 }
 
 /// The documented defaults (README "Configuration reference").
@@ -298,6 +305,9 @@ impl Task {
             crashloop: None,
             health: None,
             recovery: None,
+            success_exit: None,
+            rate_limit: None,
+            adapt: Vec::new(),
         }
     }
 

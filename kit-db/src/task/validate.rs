@@ -218,6 +218,7 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
             ));
         }
     }
+    super::adapt::validate(t)?;
     Ok(schedule)
 }
 

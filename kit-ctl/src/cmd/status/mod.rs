@@ -52,6 +52,8 @@ pub struct Status {
     /// kit-tick's latest gap today (long enough to miss slots) and what it
     /// was: the machine asleep, or kit-tick not started.
     pub tick_gap: Option<kit_db::gap::Gap>,
+    /// Adaptations, overrides and pauses in force, and pending one-shot runs.
+    pub schedule_changes: Vec<kit_db::adapt::Override>,
     /// Everything worth a look, most serious first.
     pub problems: Vec<Problem>,
 }
@@ -390,6 +392,11 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         heartbeats,
         notifications,
         tick_gap,
+        schedule_changes: {
+            let mut v = kit_db::adapt::rows::active(conn, None, now)?;
+            v.extend(kit_db::adapt::rows::pending_at(conn, None)?);
+            v
+        },
         problems,
     })
 }

@@ -7,6 +7,7 @@
 //! facts it was built from (the REST API serves the same).
 
 mod daemon;
+mod pace;
 mod recovery;
 mod slot;
 mod timed;
@@ -144,7 +145,8 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
             case = Some(c);
         }
     }
-    if row.task.enabled && !row.task.is_daemon() {
+    let said_next = pace::pace_part(&mut o, conn, &row, now)?;
+    if row.task.enabled && !row.task.is_daemon() && !said_next {
         timed::next_part(&mut o, &row);
     }
     let closing = std::mem::take(&mut o.closing);
