@@ -519,3 +519,26 @@ fn a_tick_that_cannot_write_the_locked_db_is_recorded_named_and_explained() {
         "{why}"
     );
 }
+
+#[test]
+fn exec_runs_several_claims_of_one_task_in_turn_and_leaves_none_queued() {
+    // Three on-time slots of one task in one tick (kit-tick ran late):
+    // one kit-run takes them in turn. Three kit-runs at once raced for the
+    // oldest slot, and the loser's overlap skip left a claim queued.
+    let kit = Kit::new();
+    kit.tasks(EVERY_MINUTE);
+    kit.tick().args(["--now", "2025-06-02T09:57:05Z"]).ok();
+    kit.run().args(["m", "--now", "2025-06-02T09:57:06Z"]).ok();
+    for _ in 0..5 {
+        let out = kit
+            .tool("kit-tick")
+            .args(["--exec", "--no-heal", "--now", "2025-06-02T10:00:05Z"])
+            .ok();
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+    }
+    wait_for(std::time::Duration::from_secs(20), "the three runs", || {
+        kit.count("task = 'm' AND status = 'success'") == 4
+    });
+    assert_eq!(kit.count("task = 'm' AND status = 'queued'"), 0);
+    assert_eq!(kit.count("task = 'm' AND status = 'skipped'"), 0);
+}
