@@ -170,6 +170,9 @@ impl Scene {
     fn flags(&self, now: &str, says: &[&str]) {
         let out = self.kit.ctl().env("KIT_NOW", now).arg("status").run();
         let text = one_line(&out.stdout);
+        if std::env::var_os("SHOW_WHY").is_some() {
+            eprintln!("STATUS: {text}");
+        }
         assert_eq!(out.code, 1, "status should exit 1: {text}");
         for s in says {
             assert!(text.contains(s), "status should say {s:?}: {text}");
@@ -180,6 +183,9 @@ impl Scene {
     fn explains(&self, task: &str, now: &str, says: &[&str]) {
         let out = self.kit.ctl().env("KIT_NOW", now).args(["why", task]).ok();
         let text = one_line(&out.stdout);
+        if std::env::var_os("SHOW_WHY").is_some() {
+            eprintln!("WHY {task}: {text}");
+        }
         for s in says {
             assert!(text.contains(s), "why {task} should say {s:?}: {text}");
         }

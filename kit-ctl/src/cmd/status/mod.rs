@@ -164,20 +164,12 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
 
     let recent = now - kit_db::overdue::RECENT;
     for (task, n, why) in kit_db::overdue::missed_since(conn, recent)? {
-        // Stored instants in the reason, shown in the display zone.
-        let why: Vec<String> = why
-            .split(' ')
-            .map(|w| match clock::parse_stored(w) {
-                Some(_) => local_time(w, zone),
-                None => w.to_string(),
-            })
-            .collect();
         problems.push(attention(format!(
             "task {task}: {} slot{} missed in the last {}: {}",
             thousands(n),
             plural(n),
             clock::human_age(kit_db::overdue::RECENT),
-            why.join(" ")
+            crate::output::localize_instants(&why, zone)
         )));
     }
     let failed_ticks = kit_db::tickfail::between(conn, &clock::fmt(recent), &clock::fmt(now))?;

@@ -80,11 +80,12 @@ impl Out {
         }
     }
     fn recorded_before_jump(&self, t: Instant) -> bool {
+        // Only up to where the clock had got: a slot beyond is really ahead.
         self.jump
             .as_ref()
             .filter(|j| j.back())
-            .and_then(|j| j.to_instant())
-            .is_some_and(|seen| seen <= self.now && t > self.now)
+            .and_then(|j| Some((j.to_instant()?, clock::parse_stored(&j.resume_at)?)))
+            .is_some_and(|(seen, reached)| seen <= self.now && t > self.now && t <= reached)
     }
     fn when(&self, stored: &str) -> String {
         match clock::parse_stored(stored) {

@@ -143,10 +143,9 @@ pub(super) fn result_phrase(o: &Out, e: &Execution) -> String {
             e.exit_code.unwrap_or(1),
             e.reason
                 .as_deref()
-                .and_then(|r| r.strip_prefix(&format!("exited with status {}", e.exit_code.unwrap_or(1))))
-                .map(|rest| rest.trim_start_matches([';', ' ']).trim_end_matches('.'))
-                .filter(|rest| !rest.is_empty())
-                .map(|rest| format!(" {rest}"))
+                .and_then(|r| r.strip_prefix(&format!("exited with status {} (", e.exit_code.unwrap_or(1))))
+                .and_then(|rest| rest.split_once(')'))
+                .map(|(said, _)| format!(" ({said})"))
                 .unwrap_or_default()
         ),
         "timeout" => format!(

@@ -130,9 +130,10 @@ pub(super) fn timed(
     {
         if case.as_deref() != Some("missed") {
             o.say(format!(
-                "{n} of its slots {} missed in the last {}: {reason}.",
+                "{n} of its slots {} missed in the last {}: {}.",
                 if n == 1 { "was" } else { "were" },
-                clock::human_age(kit_db::overdue::RECENT)
+                clock::human_age(kit_db::overdue::RECENT),
+                crate::output::localize_instants(&reason, o.zone)
             ));
         }
     }
@@ -165,11 +166,14 @@ pub(super) fn trigger_words(t: &str) -> &'static str {
 
 /// The latest row for a scheduled slot (claimed, caught up, missed or
 /// skipped); retries of it are found from it.
+/// The slot most recently recorded (by id: after the clock went back, a
+/// slot the clock passed again is the latest though its time is earlier);
+/// a retry is shown through its first attempt, a rerun is its own.
 pub(super) fn last_slot(conn: &Connection, task: &str) -> anyhow::Result<Option<Execution>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM supervisor_executions
-         WHERE task = ?1 AND scheduled_for IS NOT NULL AND attempt = 1
-         ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+         WHERE task = ?1 AND scheduled_for IS NOT NULL AND (attempt = 1 OR retry_of IS NULL)
+         ORDER BY id DESC LIMIT 1",
         exec::COLUMNS
     ))?;
     Ok(stmt.query_row([task], exec::from_row).optional()?)
@@ -223,7 +227,28 @@ pub(super) fn next_part(o: &mut Out, row: &TaskRow) {
         Some(d) if d.timestamp() > 253_402_300_799 - 86_400 * 366 => {
             o.say("Its schedule has no future instant, so it will not run again.")
         }
-        Some(d) if d > o.now => o.say(format!("Next slot: {}.", o.at(&clock::fmt(d)))),
+        Some(d) if d > o.now => {
+            // While the clock repeats time, a wildcard task runs each
+            // matching minute before reaching its next slot in sequence.
+            let repeating = o
+                .jump
+                .as_ref()
+                .filter(|j| j.going_back_at(o.now) && !j.big());
+            let wildcard = kit_db::schedule::Schedule::parse(sched).is_ok_and(|s| match &s {
+                kit_db::schedule::Schedule::Cron(c) => !c.is_fixed_time(),
+                kit_db::schedule::Schedule::Every(_) => true,
+                _ => false,
+            });
+            if let (Some(j), true) = (repeating, wildcard) {
+                o.say(format!(
+                    "Until the clock is past {} it runs at each matching minute; then its next slot is {}.",
+                    o.when(&clock::fmt(j.resume_minute().unwrap_or(d))),
+                    o.when(&clock::fmt(d))
+                ));
+            } else {
+                o.say(format!("Next slot: {}.", o.at(&clock::fmt(d))));
+            }
+        }
         Some(_) => {}
         None => {
             if let Ok(s) = kit_db::schedule::Schedule::parse(sched) {
