@@ -33,7 +33,7 @@ command = {"description": "A string runs under /bin/sh -c; an array is exec'd as
            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 task_props = {
     "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,99}$", "description": "Lowercase letters, digits, '.', '_', '-'"},
-    "schedule": {"type": "string", "description": "5-field cron, @hourly-style macro, \"@every 10m\", \"@daemon\" or \"@reboot\"", "example": "*/10 * * * *"},
+    "schedule": {"type": "string", "description": "5-field cron, @hourly-style macro, \"@every 10m\", \"@daemon\", \"@reboot\" or \"@event\"", "example": "*/10 * * * *"},
     "command": ref("Command"),
     "description": {"type": "string"},
     "enabled": {"type": "boolean", "default": True},
@@ -46,6 +46,11 @@ task_props = {
     "catch_up_max_age": ref("Duration"),
     "overlap": {"type": "string", "enum": ["skip", "allow", "replace"]},
     "jitter": ref("Duration"),
+    "after": {"type": "array", "description": "Chains: run this task when one of these tasks' runs ends as `on` says",
+              "items": {"type": "object", "additionalProperties": False, "required": ["task"], "properties": {
+                  "task": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,99}$"},
+                  "on": {"type": "string", "enum": ["success", "failure", "finish"], "default": "success"}}}},
+    "debounce": ref("Duration"),
     "retries": {"type": "integer", "minimum": 0, "maximum": 100},
     "retry_delay": ref("Duration"),
     "retry_max_delay": ref("Duration"),
@@ -114,8 +119,9 @@ schemas = {
              "properties": dict(task_props, **{
                  "next_due": nstr, "disabled_reason": nstr, "revision": {"type": "integer"},
                  "created_at": {"type": "string"}, "updated_at": {"type": "string"},
-                 "next": {"type": "string", "description": "The next slot (UTC), or daemon, at boot, disabled, next tick"},
-                 "last_run": {"type": "object", "nullable": True, "description": "The last execution that started (see Execution), or null"}})},
+                 "next": {"type": "string", "description": "The next slot (UTC), or daemon, at boot, when triggered, disabled, next tick; a queued triggered run when there is one"},
+                 "last_run": {"type": "object", "nullable": True, "description": "The last execution that started (see Execution), or null"},
+                 "triggers": {"type": "object", "description": "How the task is triggered: event_only (@event), after (chains it follows), followers, debounce, pending (queued triggered runs)"}})},
     "TaskList": {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "items": ref("Task")}}},
     "TaskChange": {"type": "object", "required": ["change", "task"], "properties": {
         "change": {"type": "string", "enum": ["created", "updated", "unchanged"]}, "task": ref("Task")}},
@@ -154,7 +160,8 @@ schemas = {
         "tasks": {"type": "object"}, "running": {"type": "integer"}, "queued": {"type": "integer"},
         "today": {"type": "object"}, "daemons": {"type": "object"}, "failing": {"type": "array", "items": {"type": "object"}},
         "heartbeats": {"type": "array", "items": {"type": "object"}}, "notifications": {"type": "object"},
-        "problems": {"type": "array", "items": {"type": "object"}}}},
+        "problems": {"type": "array", "items": {"type": "object"}},
+        "triggers": {"type": "object", "description": "Triggers today by outcome (today, by_outcome) and the triggered runs waiting to start (pending)"}}},
     "Override": {"type": "object", "description": "A row of supervisor_overrides (docs/schema.md): an adaptation, override, pause or one-shot run",
                  "required": ["id", "task", "kind", "starts_at", "ends_at", "set_by"], "properties": {
         "id": {"type": "integer"}, "task": {"type": "string"},
@@ -178,6 +185,25 @@ schemas = {
         "runs": {"type": "array", "items": {"type": "object", "required": ["at", "source", "paused"], "properties": {
             "at": {"type": "string"}, "source": {"type": "string", "enum": ["base", "adapt", "override", "at"]},
             "paused": {"type": "boolean"}, "note": nstr}}}}},
+    "TriggerAccepted": {"type": "object", "required": ["task", "trigger_id", "execution_id", "outcome", "duplicate", "reason", "execution"], "properties": {
+        "task": {"type": "string"}, "trigger_id": {"type": "integer", "description": "The supervisor_triggers row"},
+        "execution_id": dict(nint, description="The run that consumes it (a duplicate: the first copy's run)"),
+        "outcome": {"type": "string", "enum": ["queued", "coalesced", "duplicate", "refused", "rate_limited"]},
+        "duplicate": {"type": "boolean"}, "reason": dict(nstr, description="Why it started no run of its own"),
+        "execution": dict(nstr, description="Where the execution is"),
+        "error": {"type": "string"}, "status": {"type": "integer"}}},
+    "Trigger": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "task": {"type": "string"}, "source": {"type": "string", "enum": ["event", "chain", "condition", "watch"]},
+        "key": nstr, "data_bytes": {"type": "integer"}, "received_at": {"type": "string"}, "execution_id": nint,
+        "outcome": {"type": "string", "enum": ["queued", "coalesced", "duplicate", "refused", "rate_limited"]},
+        "reason": nstr, "detail": {"nullable": True, "description": "Facts for why: a chain's upstream, a probe's exit, paths"}}},
+    "PendingRun": {"type": "object", "properties": {
+        "id": {"type": "integer", "description": "The queued execution"}, "task": {"type": "string"}, "created_at": {"type": "string"},
+        "due_at": dict(nstr, description="The debounce deadline; null: at once"),
+        "owner": dict(nint, description="The pid of the kit-run waiting to start it"),
+        "triggers": {"type": "integer", "description": "Triggers it will consume so far"}}},
+    "TriggerList": {"type": "object", "required": ["triggers", "pending"], "properties": {
+        "triggers": {"type": "array", "items": ref("Trigger")}, "pending": {"type": "array", "items": ref("PendingRun")}}},
     "Why": {"type": "object", "description": "What `kit-ctl why NAME --json` prints: the task's recent history explained"},
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
 }
@@ -230,6 +256,18 @@ paths = {
     "/v1/tasks/{name}/run": {"parameters": [NAME], "post": op(
         "Run a task now (starts `kit-run --trigger api NAME` detached)", {"202": js(ref("RunStarted"), "Started; the execution appears in /v1/executions")},
         BASE + (404, 409), oid="runTask")},
+    "/v1/tasks/{name}/trigger": {"parameters": [NAME], "post": op(
+        "Trigger a task with an event: the body (optional) is its JSON data; the run starts at once",
+        {"202": js(ref("TriggerAccepted"), "Accepted: a run was queued and started (or the trigger joined a queued run)"),
+         "200": js(ref("TriggerAccepted"), "Duplicate key: nothing new started; execution_id is the first run"),
+         "409": js(ref("TriggerAccepted"), "Recorded but not run: the task is disabled (or rate-limited)")},
+        BASE + (404, 413, 422),
+        params=[q("key", {"type": "string", "maxLength": 200}, "Idempotency key (or the Idempotency-Key header): a key seen in the last 24 h starts nothing new"),
+                {"name": "Idempotency-Key", "in": "header", "required": False, "description": "The idempotency key, as webhooks send it",
+                 "schema": {"type": "string", "maxLength": 200}}],
+        body={"required": False, "description": "The event's data (any JSON, at most 1 MiB); the command reads it from KIT_EVENT_FILE",
+              "content": {"application/json": {"schema": {}, "example": {"path": "inbox/note.md"}}}},
+        oid="triggerTask")},
     "/v1/tasks/{name}/enable": {"parameters": [NAME], "post": op("Enable a task", {"200": js(ref("TaskEnabled"), "Enabled")}, BASE + (404,), oid="enableTask")},
     "/v1/tasks/{name}/disable": {"parameters": [NAME], "post": op("Disable a task", {"200": js(ref("TaskEnabled"), "Disabled")}, BASE + (404,), oid="disableTask")},
     "/v1/tasks/{name}/why": {"parameters": [NAME], "get": op("Why did (or didn't) it run? (as `kit-ctl why --json`)", {"200": js(ref("Why"), "Explanation")}, BASE + (404,), oid="whyTask")},
@@ -265,6 +303,9 @@ paths = {
         "get": op("One execution with its output", {"200": js(ref("ExecutionDetail"), "The execution")}, BASE + (404,), oid="getExecution")},
     "/v1/events": {"get": op("Events (episode transitions), newest first", {"200": js(ref("EventPage"), "A page of events")}, BASE, params=[
         q("task", {"type": "string"}, "Only this task"), q("kind", {"type": "string"}, "Only this kind"), LIMIT, BEFORE], oid="listEvents")},
+    "/v1/triggers": {"get": op("The newest triggers (what became of each) and the triggered runs waiting to start",
+        {"200": js(ref("TriggerList"), "Triggers, newest first")}, BASE,
+        params=[q("task", {"type": "string"}, "Only this task"), LIMIT], oid="listTriggers")},
 }
 for action, desc in [("restart", "Restart a daemon (clears backoff and quarantine)"), ("stop", "Stop a daemon and keep it down until start"), ("start", "Start a stopped or quarantined daemon")]:
     paths[f"/v1/daemons/{{name}}/{action}"] = {"parameters": [DAEMON], "post": op(desc,

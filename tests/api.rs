@@ -51,6 +51,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/tasks/t1"),
     ("DELETE", "/v1/tasks/t1"),
     ("POST", "/v1/tasks/t1/run"),
+    ("POST", "/v1/tasks/t1/trigger"),
     ("POST", "/v1/tasks/t1/enable"),
     ("POST", "/v1/tasks/t1/disable"),
     ("GET", "/v1/tasks/t1/why"),
@@ -68,6 +69,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/executions"),
     ("GET", "/v1/executions/1"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/triggers"),
     ("GET", "/metrics"),
     ("GET", "/v1/openapi.json"),
 ];
@@ -975,4 +977,36 @@ fn keep_alive_requests_are_not_held_back_by_nagle() {
         took < Duration::from_millis(600),
         "20 keep-alive requests took {took:?}"
     );
+}
+
+#[test]
+fn an_outside_sqlite_connection_closing_does_not_break_the_servers_connections() {
+    // serve holds several connections (workers open lazily, the heartbeat
+    // has its own). Each Store::open once closed a descriptor of the DB
+    // file, which drops every POSIX lock the process holds on it: the next
+    // outside connection to close (sqlite3, a script) took the file as
+    // unused and deleted the WAL under serve, whose writes then failed
+    // with "disk I/O error".
+    let kit = kit();
+    seed_daemon_and_task(&kit);
+    let srv = kit.serve(&[]);
+    for _ in 0..6 {
+        srv.get("/v1/tasks").status(200);
+    }
+    for round in 0..4 {
+        {
+            let c = kit.conn();
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM supervisor_tasks", [], |r| r.get(0))
+                .unwrap();
+            assert!(n > 0);
+        } // closed here, as `sqlite3 kit.db '...'` closes
+        let action = if round % 2 == 0 { "disable" } else { "enable" };
+        let r = srv.post(&format!("/v1/tasks/t1/{action}"), "");
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert!(
+            kit.db.with_extension("db-wal").exists(),
+            "round {round}: the WAL was deleted under the server"
+        );
+    }
 }

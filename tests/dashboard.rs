@@ -236,6 +236,46 @@ fn the_dashboard_shows_the_seeded_executions_on_the_timeline() {
 }
 
 #[test]
+fn the_timeline_marks_triggered_runs_and_the_table_shows_chains() {
+    let Some(chrome) = chromium() else { return };
+    let (kit, _) = seeded();
+    kit.tasks(
+        r#"
+[[task]]
+name = "fts-rebuild"
+schedule = "@event"
+command = "true"
+after = [{ task = "backup", on = "success" }]
+"#,
+    );
+    let c = kit.conn();
+    c.execute(
+        "INSERT INTO supervisor_executions(task, trigger, created_at, started_at, finished_at, status,
+                                           exit_code, duration_ms)
+         VALUES ('fts-rebuild', 'chain', ?1, ?1, ?1, 'success', 0, 5)",
+        [NOW],
+    )
+    .unwrap();
+    let id = c.last_insert_rowid();
+    drop(c);
+    let srv = kit.serve(&[]);
+    let url = format!("{}/#token={}", srv.url, srv.token);
+    let dom = browse(&kit, &chrome, &url, &["--dump-dom"]);
+    assert!(
+        dom.contains(&format!(
+            "class=\"mark s-success trig\" data-id=\"{id}\" data-task=\"fts-rebuild\" data-status=\"success\" data-trigger=\"chain\""
+        )),
+        "no triggered mark for #{id}"
+    );
+    // Scheduled runs carry no notch.
+    assert!(!dom.contains("data-trigger=\"schedule\" class"), "{dom}");
+    assert!(
+        dom.contains("after backup (success)"),
+        "the chain is not shown"
+    );
+}
+
+#[test]
 fn the_why_explanation_opens_for_a_task() {
     let Some(chrome) = chromium() else { return };
     let (kit, _) = seeded();

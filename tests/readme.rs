@@ -141,6 +141,16 @@ fn the_tour_and_the_pipelines_run_as_written() {
     );
     assert_eq!(caught, "catch_up");
     assert_eq!(kit.count("task = 'adhoc-backup' AND status = 'success'"), 1);
+    // The event ran once (the repeated key started nothing), and its chain followed.
+    assert_eq!(kit.statuses("memory-ingest"), vec!["success"]);
+    wait_for(
+        std::time::Duration::from_secs(30),
+        "the chained rebuild",
+        || kit.statuses("fts-rebuild") == vec!["success"],
+    );
+    let dups: i64 =
+        kit.scalar("SELECT count(*) FROM supervisor_triggers WHERE outcome = 'duplicate'");
+    assert_eq!(dups, 1);
     // The pipelines ran the 10:00 poll once (the first pipe claimed it) and the ad-hoc backup.
     assert_eq!(pipes.statuses("device-poll"), vec!["success"]);
     assert_eq!(pipes.statuses("backup"), vec!["success"]);

@@ -58,7 +58,45 @@ command = ["true"]
 name = "relay"
 schedule = "@daemon"
 command = ["sleep", "1000"]
+
+[[task]]
+name = "ingest"
+schedule = "@event"
+command = "sleep 0.3"
+
+[[task]]
+name = "reindex"
+schedule = "@event"
+command = ["true"]
+after = [{ task = "ingest", on = "success" }]
 "#,
+    );
+    // Triggers: a run, a burst that coalesces behind it, a duplicate key,
+    // and the chain its end fires.
+    kit.ctl()
+        .args([
+            "trigger",
+            "ingest",
+            "--key",
+            "k1",
+            "--data",
+            r#"{"file":"a"}"#,
+        ])
+        .ok();
+    wait_for(Duration::from_secs(30), "ingest to start", || {
+        kit.count("task = 'ingest' AND status = 'running'") == 1
+    });
+    for data in [r#"{"file":"b"}"#, r#"{"file":"c"}"#] {
+        kit.ctl().args(["trigger", "ingest", "--data", data]).ok();
+    }
+    kit.ctl().args(["trigger", "ingest", "--key", "k1"]).ok();
+    wait_for(
+        Duration::from_secs(30),
+        "the burst's run and its chains",
+        || {
+            kit.count("task = 'ingest' AND status = 'success'") == 2
+                && kit.count("task = 'reindex' AND status = 'success'") == 2
+        },
     );
     kit.ctl().args(["disable", "backup"]).ok();
     kit.run().arg("backup").ok();

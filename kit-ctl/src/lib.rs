@@ -38,7 +38,7 @@ pub enum Cmd {
     /// Print a task file made from a crontab, launchd plists or systemd timers (--apply applies it)
     Import(cmd::import::ImportArgs),
     /// Declare a task from the command line
-    Add(cmd::tasks::AddArgs),
+    Add(Box<cmd::tasks::AddArgs>),
     /// Remove tasks (their history stays)
     Rm {
         #[arg(required = true)]
@@ -75,6 +75,8 @@ pub enum Cmd {
     Why { name: String },
     /// Run a task now through kit-run, streaming its output; exits with its exit code
     Run(cmd::control::RunArgs),
+    /// Trigger a task with an event (optional JSON data and idempotency key); it starts at once
+    Trigger(cmd::trigger::TriggerArgs),
     /// Ask kit-keep to restart a daemon
     Restart(cmd::control::DaemonArgs),
     /// Ask kit-keep to stop a daemon (it stays down until `start`)
@@ -118,7 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Apply(a) => cmd::tasks::apply(&ctx, a),
         Cmd::Export(a) => cmd::export::export(&ctx, a),
         Cmd::Import(a) => cmd::import::import(&ctx, a),
-        Cmd::Add(a) => cmd::tasks::add(&ctx, a),
+        Cmd::Add(a) => cmd::tasks::add(&ctx, *a),
         Cmd::Rm { names } => cmd::tasks::remove(&ctx, &names),
         Cmd::Enable { names } => cmd::tasks::set_enabled(&ctx, &names, true),
         Cmd::Disable { names } => cmd::tasks::set_enabled(&ctx, &names, false),
@@ -131,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Logs(a) => cmd::logs::logs(&ctx, a),
         Cmd::Why { name } => cmd::why::why(&ctx, &name),
         Cmd::Run(a) => cmd::control::run(&ctx, a),
+        Cmd::Trigger(a) => cmd::trigger::trigger(&ctx, a),
         Cmd::Restart(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Restart, a),
         Cmd::Stop(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Stop, a),
         Cmd::Start(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Start, a),

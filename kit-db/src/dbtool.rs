@@ -134,8 +134,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 print_json(&r);
             } else {
                 println!(
-                    "pruned {} executions, {} events, {} requests older than {}",
-                    r.executions_deleted, r.events_deleted, r.requests_deleted, r.cutoff
+                    "pruned {} executions, {} events, {} requests, {} triggers older than {}",
+                    r.executions_deleted,
+                    r.events_deleted,
+                    r.requests_deleted,
+                    r.triggers_deleted,
+                    r.cutoff
                 );
             }
         }

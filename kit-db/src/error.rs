@@ -35,6 +35,10 @@ pub enum Error {
 
     #[error("{0}")]
     Conflict(String),
+
+    /// A payload over its cap (a trigger's data): exit 2, HTTP 413.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 fn suggestion(similar: &[String]) -> String {
@@ -54,7 +58,7 @@ impl Error {
     /// something that does not exist or is malformed", 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::NoSuchTask { .. } | Error::Invalid(_) => 2,
+            Error::NoSuchTask { .. } | Error::Invalid(_) | Error::TooLarge(_) => 2,
             _ => 1,
         }
     }

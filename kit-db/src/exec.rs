@@ -251,11 +251,13 @@ pub fn start_queued(
     ])? > 0)
 }
 
-/// The oldest queued row of a task (what `kit-run NAME` picks up).
+/// The oldest queued row of a task (what `kit-run NAME` picks up). A
+/// triggered row is not one: only `kit-run --execution ID` starts it.
 pub fn oldest_queued(conn: &Connection, task: &str) -> Result<Option<Execution>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM supervisor_executions
-         WHERE status = 'queued' AND task = ?1 ORDER BY scheduled_for, id LIMIT 1"
+         WHERE status = 'queued' AND task = ?1 AND trigger NOT IN {} ORDER BY scheduled_for, id LIMIT 1",
+        crate::triggers::SOURCES_SQL
     ))?;
     Ok(stmt.query_row([task], from_row).optional()?)
 }
@@ -374,11 +376,39 @@ pub fn reconcile_lost(conn: &Connection, task: Option<&str>, now: Instant) -> Re
             reason: Some(reason),
             ..Default::default()
         };
-        if finish(conn, o.id, &f, now)? {
+        // The verdict and the chains it starts are one transaction (chains
+        // from a lost run are started by kit-tick, which finds them queued).
+        let finished = atomically(conn, || {
+            let changed = finish(conn, o.id, &f, now)?;
+            if changed {
+                crate::triggers::chain::after_finish(conn, &o.task, o.id, "lost", now)?;
+            }
+            Ok(changed)
+        })?;
+        if finished {
             done.push(o.id);
         }
     }
     Ok(done)
+}
+
+/// Runs `f` in a write transaction of its own, unless `conn` is already in
+/// one (then it is part of the caller's).
+fn atomically<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        return f();
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f() {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// Notes why a running execution is about to end (before another tool

@@ -31,6 +31,7 @@ pub mod state;
 pub mod store;
 pub mod task;
 pub mod tickfail;
+pub mod triggers;
 pub mod units;
 
 pub use error::{Error, Result};

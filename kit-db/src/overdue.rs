@@ -1,7 +1,10 @@
 //! Runs that are overdue, by the rules kit-heal acts on and `kit-ctl status`
 //! flags, in one place so the two can never disagree: a run still `running`
 //! past its task's `stuck_after`, and a claimed slot still `queued` past
-//! [`QUEUED_LIMIT`] (plus the task's jitter).
+//! [`QUEUED_LIMIT`] (plus the task's jitter). A queued *triggered* run is
+//! never late here: it may wait for a debounce or for the run in progress,
+//! and kit-tick starts it whenever nobody alive owns it
+//! (`triggers::pending::unowned_due`).
 
 use crate::task::model::defaults::STUCK_CEILING;
 use crate::task::repo;
@@ -100,10 +103,12 @@ pub struct LateQueued {
 }
 
 pub fn late_queued(conn: &Connection, now: Instant) -> Result<Vec<LateQueued>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, task, created_at, scheduled_for FROM supervisor_executions
-         WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1 ORDER BY id",
-    )?;
+         WHERE status IN ('queued','running') AND status = 'queued' AND created_at <= ?1
+           AND trigger NOT IN {} ORDER BY id",
+        crate::triggers::SOURCES_SQL
+    ))?;
     let rows: Vec<(i64, String, String, Option<String>)> = stmt
         .query_map([clock::fmt(now - QUEUED_LIMIT)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

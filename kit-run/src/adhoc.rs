@@ -39,6 +39,7 @@ pub fn run(
         trigger,
         who: Recorder::this_process(),
         live_clock: !clock::is_injected(opts.now_flag.as_deref()),
+        events: Default::default(),
     };
     let mut spec = SpawnSpec::new(command.iter().cloned());
     spec.env = std::env::vars_os().collect();
@@ -56,7 +57,15 @@ pub fn run(
     let (slot, ended) = starter.run(&Plan::first(trigger), spec, &limits, now)?;
     let finished_at =
         slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-    record::result(store, label, None, slot.id, &ended.finish, finished_at)?;
+    record::result(
+        store,
+        label,
+        None,
+        slot.id,
+        &ended.finish,
+        finished_at,
+        false,
+    )?;
     record::report(store, label, slot.id, &ended, opts.json)?;
     Ok(ended.code)
 }

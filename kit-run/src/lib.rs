@@ -8,6 +8,7 @@ pub mod overlap;
 pub mod record;
 pub mod start;
 pub mod task_run;
+pub mod triggered;
 
 use clap::Parser;
 use kit_db::cli::{generate, DbArg, Generate};
@@ -44,6 +45,10 @@ pub struct Cli {
     /// Do not start kit-heal after a failure
     #[arg(long)]
     pub no_heal: bool,
+    /// Start exactly this queued triggered execution of the one task named,
+    /// or nothing (how triggers and chains start their runs)
+    #[arg(long, value_name = "ID", conflicts_with = "name")]
+    pub execution: Option<i64>,
     /// The trigger to record for a run that no tick claimed (manual, api, recovery)
     #[arg(long, default_value = "manual", value_parser = ["manual", "api", "recovery"])]
     pub trigger: String,
@@ -69,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         stream: cli.stream,
         heal: !cli.no_heal,
         trigger: cli.trigger.clone(),
+        exact: cli.execution.is_some(),
     };
     let store = cli.db.open()?;
     let code = run_on(&store, &cli, &opts);
@@ -79,6 +85,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 fn run_on(store: &kit_db::Store, cli: &Cli, opts: &task_run::Options) -> anyhow::Result<i32> {
     if let Some(label) = &cli.name {
         return adhoc::run(store, label, &cli.command, cli.timeout.as_deref(), opts);
+    }
+    if let Some(id) = cli.execution {
+        let [name] = cli.tasks.as_slice() else {
+            anyhow::bail!("--execution {id}: give exactly one task name (the execution's task)");
+        };
+        return task_run::run_task(store, name, Some(id), opts);
     }
     let mut names = Vec::new();
     for t in &cli.tasks {

@@ -4,12 +4,16 @@ use crate::attempt::Ended;
 use anyhow::Context;
 use kit_db::exec::{self, Finish};
 use kit_db::task::Task;
+use kit_db::triggers::{chain, Fired};
 use kit_db::{clock, Store};
 
-/// Records how the attempt ended. When the disk is too full for the
-/// captured output, the verdict is recorded without it (and says so)
-/// rather than not at all; if even that fails, kit-run exits 125 and the
-/// row is settled `lost` by the next tool.
+/// Records how the attempt ended and, in the same transaction, starts or
+/// extends the adaptations the run matches (`[[task.adapt]]`) and, when
+/// `chain` (the run's last attempt), fires the chains of the tasks that
+/// follow it: a kill -9 right after cannot lose or double them. When the
+/// disk is too full for the captured output, the verdict is recorded
+/// without it (and says so) rather than not at all; if even that fails,
+/// kit-run exits 125 and the row is settled `lost` by the next tool.
 pub fn result(
     store: &Store,
     name: &str,
@@ -17,9 +21,11 @@ pub fn result(
     id: i64,
     f: &Finish,
     at: clock::Instant,
-) -> anyhow::Result<()> {
-    match finish_and_adapt(store, task, id, f, at) {
-        Ok(_) => Ok(()),
+    chain: bool,
+) -> anyhow::Result<Vec<(String, Fired)>> {
+    let follow = Follow { name, task, chain };
+    match finish_and_follow(store, &follow, id, f, f, at) {
+        Ok(fired) => Ok(fired),
         Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
             let mut lean = f.clone();
             let n = lean.output.take().map_or(0, |o| o.len());
@@ -29,39 +35,59 @@ pub fn result(
                 Some(r) => format!("{r}; {why}"),
                 None => why,
             });
-            // The rules still see the output that was captured.
-            let mut adapt_view = lean.clone();
-            adapt_view.output = f.output.clone();
-            store
-                .write(|tx| {
-                    if let (true, Some(task)) = (exec::finish(tx, id, &lean, at)?, task) {
-                        kit_db::adapt::finish::on_finish(tx, task, id, &adapt_view, at)?;
-                    }
-                    Ok(())
-                })
+            // The adapt rules still see the output that was captured.
+            let fired = finish_and_follow(store, &follow, id, &lean, f, at)
                 .context("recording the execution's result")?;
             eprintln!("kit-run: {name}: execution #{id}: output not recorded: no space left for the database");
-            Ok(())
+            Ok(fired)
         }
         Err(e) => Err(e).context("recording the execution's result"),
     }
 }
 
-/// Finishes the row and, in the same transaction, starts or extends the
-/// adaptations the run matches (`[[task.adapt]]`).
-fn finish_and_adapt(
+/// What follows a finished run, in its transaction.
+struct Follow<'a> {
+    name: &'a str,
+    /// The task, for its adapt rules (None: an ad-hoc run).
+    task: Option<&'a Task>,
+    /// The run's last attempt: its chains fire.
+    chain: bool,
+}
+
+/// Finishes the row with `f`; only the finish that changed it goes on
+/// (once per execution) to the adaptations (matched against `seen`, which
+/// still has the output) and the chains.
+fn finish_and_follow(
     store: &Store,
-    task: Option<&Task>,
+    follow: &Follow,
     id: i64,
     f: &Finish,
+    seen: &Finish,
     at: clock::Instant,
-) -> kit_db::Result<()> {
+) -> kit_db::Result<Vec<(String, Fired)>> {
     store.write(|tx| {
-        if let (true, Some(task)) = (exec::finish(tx, id, f, at)?, task) {
-            kit_db::adapt::finish::on_finish(tx, task, id, f, at)?;
+        if !exec::finish(tx, id, f, at)? {
+            return Ok(Vec::new());
         }
-        Ok(())
+        if let Some(task) = follow.task {
+            kit_db::adapt::finish::on_finish(tx, task, id, seen, at)?;
+        }
+        if follow.chain {
+            chain::after_finish(tx, follow.name, id, f.status, at)
+        } else {
+            Ok(Vec::new())
+        }
     })
+}
+
+/// Starts the kit-run of each chained run just fired, at once.
+pub fn start_chained(store: &Store, fired: &[(String, Fired)], now: Option<&str>) {
+    for (task, f) in fired {
+        if let Err(e) = kit_db::triggers::start(store.path(), task, f, now) {
+            // The row is queued: the next kit-tick starts it.
+            eprintln!("kit-run: cannot start kit-run for chained task {task}: {e} (kit-tick will)");
+        }
+    }
 }
 
 /// `--json`: the finished record with its output; otherwise a line on

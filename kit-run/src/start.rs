@@ -9,6 +9,7 @@ use crate::attempt::{self, Ended};
 use kit_db::exec::{self, Execution, NewRun, Recorder};
 use kit_db::process::{GateEnv, ProcStart, SpawnSpec};
 use kit_db::runenv::RunVars;
+use kit_db::triggers::consume::{self, EventEnv};
 use kit_db::{clock, Store};
 
 /// The row an attempt recorded into.
@@ -28,6 +29,8 @@ pub enum Plan {
         id: i64,
         trigger: String,
         scheduled_for: Option<String>,
+        /// Exactly this row or nothing (a triggered run): never a new row.
+        exact: bool,
     },
     New {
         trigger: String,
@@ -38,11 +41,12 @@ pub enum Plan {
 }
 
 impl Plan {
-    pub fn queued(q: Execution) -> Plan {
+    pub fn queued(q: Execution, exact: bool) -> Plan {
         Plan::Queued {
             id: q.id,
             trigger: q.trigger,
             scheduled_for: q.scheduled_for,
+            exact,
         }
     }
 
@@ -68,6 +72,9 @@ pub struct Starter<'a> {
     /// the write lock is held, so a wait for a busy DB is not counted as
     /// the command's run time.
     pub live_clock: bool,
+    /// A triggered run's event variables (and file), made once its row is
+    /// running and handed to every attempt, retries included.
+    pub events: std::cell::RefCell<Option<EventEnv>>,
 }
 
 impl Starter<'_> {
@@ -85,14 +92,13 @@ impl Starter<'_> {
             let s = self
                 .begin(plan, Some((pid, start)), now)
                 .map_err(|e| format!("the execution could not be recorded: {e}"))?;
-            let vars = RunVars {
+            let mut vars = RunVars {
                 execution_id: Some(s.id),
                 trigger: &s.trigger,
                 attempt: Some(s.attempt),
                 scheduled_for: s.scheduled_for.as_deref(),
             }
             .to_env();
-            let mut vars = vars;
             if s.trigger == "at" {
                 // A one-shot run's --data (kit-ctl at ... --data).
                 vars.extend(
@@ -100,7 +106,18 @@ impl Starter<'_> {
                         .map_err(|e| format!("reading the run's data: {e}"))?,
                 );
             }
+            let (id, trigger) = (s.id, s.trigger.clone());
             slot = Some(s);
+            let mut events = self.events.borrow_mut();
+            if events.is_none() && kit_db::triggers::is_triggered(&trigger) {
+                // The row is running now: no trigger can join it any more.
+                let ev = consume::env(&self.store.conn, id)
+                    .map_err(|e| format!("the run's events could not be handed over: {e}"))?;
+                *events = Some(ev);
+            }
+            if let Some(ev) = events.as_ref() {
+                vars.extend(ev.vars.iter().cloned());
+            }
             Ok(vars)
         };
         let ended = attempt::run(spec, limits, &mut on_fork);
@@ -131,6 +148,7 @@ impl Starter<'_> {
                 id,
                 trigger,
                 scheduled_for,
+                exact,
             } = plan
             {
                 if exec::start_queued(tx, *id, &self.who, child, now)? {
@@ -141,6 +159,11 @@ impl Starter<'_> {
                         scheduled_for: scheduled_for.clone(),
                         started_at: now,
                     });
+                }
+                if *exact {
+                    return Err(kit_db::Error::Conflict(format!(
+                        "execution #{id} is no longer queued (another kit-run started it)"
+                    )));
                 }
             }
             let run = match plan {

@@ -5,6 +5,7 @@ use crate::attempt::{self, STOP_SIGNAL};
 use crate::overlap::{self, skipped};
 use crate::record;
 use crate::start::{Plan, Starter};
+use crate::triggered;
 use anyhow::Context;
 use kit_db::exec::{self, Recorder};
 use kit_db::runenv::{self, RunInfo};
@@ -20,6 +21,8 @@ pub struct Options {
     pub stream: bool,
     pub heal: bool,
     pub trigger: String,
+    /// `--execution ID`: start exactly that queued triggered row or nothing.
+    pub exact: bool,
 }
 
 /// SIGTERM/SIGINT/SIGHUP to kit-run: remember the signal; the attempt loop
@@ -62,7 +65,7 @@ pub fn run_task(
                 exec::finish(
                     conn,
                     q.id,
-                    &skipped("the task was removed after this slot was claimed"),
+                    &skipped(&format!("the task was removed after {}", queued_how(&q))),
                     now,
                 )?;
                 return Ok(0);
@@ -71,16 +74,24 @@ pub fn run_task(
         }
     };
     let task = row.task;
+    let queued = claimed(conn, name, want)?;
+    if opts.exact && queued.is_none() {
+        return Ok(0); // started or settled by someone else: nothing to do
+    }
     if task.is_daemon() {
+        if let (true, Some(q)) = (opts.exact, &queued) {
+            let why = "the task became an @daemon after it was triggered";
+            exec::finish(conn, q.id, &skipped(why), now)?;
+            return Ok(0);
+        }
         anyhow::bail!("{name:?} is a daemon: kit-keep runs it (use kit-ctl restart {name})");
     }
-    let queued = claimed(conn, name, want)?;
     if !task.enabled {
         if let Some(q) = &queued {
             exec::finish(
                 conn,
                 q.id,
-                &skipped("the task was disabled after this slot was claimed"),
+                &skipped(&format!("the task was disabled after {}", queued_how(q))),
                 now,
             )?;
             return Ok(0);
@@ -102,9 +113,27 @@ pub fn run_task(
         }
     }
 
-    let lock = match task.overlap() {
-        Overlap::Allow => None,
-        Overlap::Skip => match overlap::try_lock(store.path(), name)? {
+    // A triggered run waits its turn (debounce, the run in progress) as
+    // the row's owner, then takes the lock.
+    let mut waited_lock = None;
+    if let (true, Some(q)) = (opts.exact, &queued) {
+        match triggered::wait_turn(store, &task, q.id, opts, now)? {
+            triggered::Turn::Run(l) => waited_lock = Some(l),
+            triggered::Turn::Leave => return Ok(0),
+        }
+        if !injected {
+            now = clock::now(opts.now_flag.as_deref())?;
+        }
+        // It may have been settled while we waited (the task removed or
+        // disabled: the next kit-run of it settles the row with why).
+        if claimed(conn, name, want)?.is_none() {
+            return Ok(0);
+        }
+    }
+    let lock = match (waited_lock, task.overlap()) {
+        (Some(l), _) => l,
+        (None, Overlap::Allow) => None,
+        (None, Overlap::Skip) => match overlap::try_lock(store.path(), name)? {
             Some(l) => Some(l),
             None => {
                 let why = overlap::still_running(conn, name)?;
@@ -127,7 +156,7 @@ pub fn run_task(
                 return Ok(0);
             }
         },
-        Overlap::Replace => Some(overlap::replace_running(store, &task)?),
+        (None, Overlap::Replace) => Some(overlap::replace_running(store, &task)?),
     };
 
     let settings = Settings::load(conn)?;
@@ -141,6 +170,7 @@ pub fn run_task(
         trigger: &opts.trigger,
         who: Recorder::this_process(),
         live_clock: !injected,
+        events: Default::default(),
     };
     let limits = attempt::Limits {
         timeout: task.timeout(),
@@ -160,7 +190,7 @@ pub fn run_task(
         },
     );
     let mut plan = match queued {
-        Some(q) => Plan::queued(q),
+        Some(q) => Plan::queued(q, opts.exact),
         None => Plan::first(&opts.trigger),
     };
     let mut first_id = None;
@@ -170,17 +200,21 @@ pub fn run_task(
         let first = *first_id.get_or_insert(slot.id);
         let finished_at =
             slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-        record::result(
+        let retryable = matches!(ended.finish.status, "failed" | "timeout");
+        let last = !retryable || slot.attempt > task.retries() as i64 || stopping();
+        let chained = record::result(
             store,
             name,
             Some(&task),
             slot.id,
             &ended.finish,
             finished_at,
+            last,
         )?;
+        let now_text = clock::fmt(finished_at);
+        record::start_chained(store, &chained, injected.then_some(now_text.as_str()));
         record::report(store, name, slot.id, &ended, opts.json)?;
-        let retryable = matches!(ended.finish.status, "failed" | "timeout");
-        if !retryable || slot.attempt > task.retries() as i64 || stopping() {
+        if last {
             if opts.heal && matches!(ended.finish.status, "failed" | "timeout" | "error" | "lost") {
                 start_heal(store, name, injected.then_some(clock::fmt(finished_at)));
             }
@@ -203,7 +237,19 @@ pub fn run_task(
         };
     };
     drop(lock);
+    if let Some(ev) = starter.events.borrow().as_ref() {
+        ev.cleanup();
+    }
     Ok(code)
+}
+
+/// How a queued row came to be, for the reason of a row settled unrun.
+fn queued_how(q: &exec::Execution) -> &'static str {
+    if kit_db::triggers::is_triggered(&q.trigger) {
+        "it was triggered"
+    } else {
+        "this slot was claimed"
+    }
 }
 
 /// The queued row this run takes: the one named (from `kit-tick --json`),

@@ -75,6 +75,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     // kit-run -` and no kit-keep, nothing else would notice a gap or a
     // dead kit-keep (a dry run changes nothing, so it starts nothing).
     let heal = !cli.no_heal && !cli.dry_run;
+    // Triggered runs nobody is starting are started whatever the form: the
+    // tick is their safety net, not their usual way in.
+    for (id, task) in &report.triggered {
+        if let Err(e) = kit_db::triggers::start_execution(&db_path, task, *id, injected) {
+            eprintln!("kit-tick: cannot start kit-run for {task} (execution #{id}): {e}");
+        }
+    }
     if cli.exec {
         let mut failures = 0;
         // One kit-run per task, given the task's name once per claim: it

@@ -37,6 +37,9 @@ pub struct TickReport {
     /// The wall clock jumped since the previous tick.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_jump: Option<kit_db::clock_jump::Jump>,
+    /// Queued triggered runs that nobody alive was starting (their kit-run
+    /// died, or a debounce ended): (execution id, task). kit-tick starts them.
+    pub triggered: Vec<(i64, String)>,
 }
 
 /// Runs one tick at `now`. With `dry_run` the transaction is rolled back:
@@ -142,6 +145,7 @@ pub fn tick(
         tx.rollback()?;
     } else {
         tx.commit().context("committing the tick")?;
+        report.triggered = kit_db::triggers::pending::unowned_due(&store.conn, now)?;
     }
     Ok(report)
 }
@@ -155,7 +159,7 @@ fn due_tasks(conn: &rusqlite::Connection, now: Instant) -> anyhow::Result<Vec<St
            SELECT name, schedule FROM supervisor_tasks WHERE enabled = 1 AND next_due <= ?1
            UNION ALL
            SELECT name, schedule FROM supervisor_tasks WHERE enabled = 1 AND next_due IS NULL)
-         WHERE schedule NOT IN ('@daemon', '@reboot')",
+         WHERE schedule NOT IN ('@daemon', '@reboot', '@event')",
     )?;
     let rows = stmt.query_map([clock::fmt(now)], |r| r.get(0))?;
     // Sorted here, not in SQL: an ORDER BY makes SQLite scan the table in

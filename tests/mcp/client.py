@@ -30,6 +30,7 @@ EXPECTED_TOOLS = {
     "restart_daemon", "stop_daemon", "start_daemon", "events", "metrics",
     "override_schedule", "clear_override", "pause_task", "resume_task", "run_at",
     "list_overrides",
+    "trigger_task", "list_triggers",
 }
 DESTRUCTIVE = {"delete_task", "disable_task", "stop_daemon"}
 checks = 0
@@ -130,6 +131,13 @@ async def write_tools(s):
             break
         check(time.monotonic() < deadline, f"run_task: no api execution of t1 in 30s: {h}")
         await asyncio.sleep(0.1)
+    # Run once per transport: the second time the key is already seen.
+    tr = await ok(s, "trigger_task", {"name": "t1", "data": {"n": 1}, "key": "mcp-1"})
+    check(tr["outcome"] in ("queued", "coalesced", "duplicate"), f"trigger_task: {tr}")
+    dup = await ok(s, "trigger_task", {"name": "t1", "key": "mcp-1"})
+    check(dup["duplicate"] is True and dup["execution_id"] == tr["execution_id"], f"duplicate: {dup}")
+    lt = await ok(s, "list_triggers", {"task": "t1"})
+    check(any(t["key"] == "mcp-1" for t in lt["triggers"]), f"list_triggers: {lt}")
     for action in ("restart", "stop", "start"):
         d = await ok(s, f"{action}_daemon", {"name": "d1"})
         check(d["action"] == action and d["task"] == "d1", f"{action}_daemon: {d}")
@@ -149,6 +157,7 @@ async def error_cases(s):
     await err(s, "execution_output", {"id": 1, "limit": 0}, "limit")
     await err(s, "stop_daemon", {"name": "t1"}, "not a daemon")
     await err(s, "run_task", {"name": "d1"}, "daemon")
+    await err(s, "trigger_task", {"name": "nosuch"}, "nosuch")
     await err(s, "next_runs", {"name": "d1"}, "daemon")
     await err(s, "no_such_tool", {}, "unknown tool")
 

@@ -16,6 +16,8 @@ pub struct Req {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub content_type: Option<String>,
+    /// `Idempotency-Key` (a trigger's key, as webhooks send it).
+    pub idempotency_key: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -209,7 +211,7 @@ impl ApiError {
 }
 
 /// Maps the library's errors to statuses: a missing task is 404, a bad value
-/// 422, a conflict 409. Anything else is the server's own failure (500),
+/// 422, a conflict 409, a payload over its cap 413. Anything else is the server's own failure (500),
 /// with its message, never a panic.
 impl From<kit_db::Error> for ApiError {
     fn from(e: kit_db::Error) -> ApiError {
@@ -218,6 +220,7 @@ impl From<kit_db::Error> for ApiError {
             E::NoSuchTask { .. } => ApiError::not_found(e.to_string()),
             E::Invalid(_) => ApiError::new(422, e.to_string()),
             E::Conflict(_) => ApiError::new(409, e.to_string()),
+            E::TooLarge(_) => ApiError::new(413, e.to_string()),
             E::Sqlite(s) if is_busy(s) => ApiError::new(503, e.to_string()),
             _ => ApiError::new(500, e.to_string()),
         }

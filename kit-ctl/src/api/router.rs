@@ -3,7 +3,7 @@
 //! cannot be added without being documented (or documented without existing).
 
 use super::http::{ApiError, Reply, Req};
-use super::routes::{daemons, events, executions, info, pace, tasks};
+use super::routes::{daemons, events, executions, info, pace, tasks, triggers};
 use super::App;
 use kit_db::{clock, Store};
 
@@ -59,6 +59,8 @@ pub static ROUTES: &[Route] = &[
     r("PATCH", "/v1/tasks/{name}", tasks::patch),
     r("DELETE", "/v1/tasks/{name}", tasks::delete),
     r("POST", "/v1/tasks/{name}/run", tasks::run),
+    r("POST", "/v1/tasks/{name}/trigger", triggers::trigger),
+    r("GET", "/v1/triggers", triggers::list),
     r("POST", "/v1/tasks/{name}/enable", tasks::enable),
     r("POST", "/v1/tasks/{name}/disable", tasks::disable),
     r("GET", "/v1/tasks/{name}/why", info::why),

@@ -222,6 +222,7 @@ fn answer(
         path,
         query,
         content_type: header(rq, "Content-Type").map(str::to_string),
+        idempotency_key: header(rq, "Idempotency-Key").map(str::to_string),
         body,
     };
     let store = store.ok_or_else(|| {

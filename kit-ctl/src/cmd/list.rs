@@ -29,6 +29,7 @@ pub fn next_label(row: &TaskRow) -> String {
     match row.task.schedule.trim() {
         "@daemon" => "daemon".into(),
         "@reboot" => "at boot".into(),
+        "@event" => "when triggered".into(),
         _ => row
             .next_due
             .clone()
@@ -101,11 +102,14 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
             .and_then(|z| z.parse().ok())
             .unwrap_or(default_zone);
         let (next, in_force) = next_in_force(&store.conn, r, task_zone, now)?;
+        let trig = kit_db::triggers::info::of(&store.conn, &r.task)?;
+        // A triggered run waiting to start is what comes next.
+        let next = trig.pending_summary().unwrap_or(next);
         if ctx.json {
             items.push(serde_json::json!({
                 "name": r.task.name, "schedule": r.task.schedule, "enabled": r.task.enabled,
                 "command": r.task.command, "next": next, "next_due": r.next_due,
-                "last_run": last, "in_force": in_force,
+                "last_run": last, "in_force": in_force, "triggers": trig,
             }));
         } else {
             let zone = r
@@ -181,10 +185,13 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             "escalated_at": r.escalated_at,
         })
     });
+    let trig = kit_db::triggers::info::of(&store.conn, &row.task)?;
+    let recent_triggers = kit_db::triggers::rows::recent(&store.conn, Some(name), 10)?;
     if ctx.json {
         print_json(&serde_json::json!({
             "task": row, "enabled": row.task.enabled, "next": next,
             "recent": recent, "recovery": recovery, "in_force": in_force,
+            "triggers": trig, "recent_triggers": recent_triggers,
         }));
         return Ok(0);
     }
@@ -217,6 +224,21 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
         println!("in force:   {}", f.summary);
     }
     println!("next:       {}", crate::output::local_time(&next, zone));
+    let how = trig.summary();
+    if !how.is_empty() {
+        println!("triggered:  {how}");
+    }
+    if !trig.followers.is_empty() {
+        let f: Vec<String> = trig
+            .followers
+            .iter()
+            .map(|u| format!("{} (on {})", u.task, u.on))
+            .collect();
+        println!("followers:  {}", f.join(", "));
+    }
+    if let Some(p) = trig.pending_summary() {
+        println!("pending:    {p}");
+    }
     if let Some(r) = &recovery {
         println!(
             "recovery:   {} (streak {}, rounds {})",
@@ -253,6 +275,30 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             &rows
         )
     );
+    if !recent_triggers.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = recent_triggers
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.to_string(),
+                    t.source.clone(),
+                    t.received_at.clone(),
+                    t.outcome.clone(),
+                    t.execution_id.map(|e| format!("#{e}")).unwrap_or_default(),
+                    t.key.clone().unwrap_or_default(),
+                    t.data_bytes.to_string(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &["TRIGGER", "SOURCE", "RECEIVED", "OUTCOME", "RUN", "KEY", "BYTES"],
+                &rows
+            )
+        );
+    }
     let _ = clock::fmt;
     Ok(0)
 }

@@ -305,9 +305,10 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
     gauge(
         &mut out,
         "kit_queue_depth",
-        "Slots claimed by kit-tick and not started yet (queued).",
+        "Executions queued and not started yet: claimed slots and triggered runs (queued).",
         queued as f64,
     );
+    triggers(&mut out, conn)?;
     gauge(
         &mut out,
         "kit_running_executions",
@@ -468,6 +469,42 @@ pub fn metrics(ctx: &Ctx) -> anyhow::Result<i32> {
         print!("{text}");
     }
     Ok(0)
+}
+
+/// Triggers received (by task, source and outcome) and triggered runs
+/// waiting to start (by task).
+fn triggers(out: &mut String, conn: &rusqlite::Connection) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT task, source, outcome, count(*) FROM supervisor_triggers
+         GROUP BY task, source, outcome ORDER BY task, source, outcome",
+    )?;
+    let rows: Vec<(String, String, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut f = Family::new(
+        out,
+        "kit_triggers_total",
+        "counter",
+        "Triggers received (events, chains, conditions, watches), by what became of each: queued (a run of its own), coalesced, duplicate, refused, rate_limited.",
+    );
+    for (task, source, outcome, n) in &rows {
+        f.sample(
+            &[("task", task), ("source", source), ("outcome", outcome)],
+            *n as f64,
+        );
+    }
+    let mut pending: std::collections::BTreeMap<String, f64> = Default::default();
+    for w in kit_db::triggers::pending::waiting(conn, None)? {
+        *pending.entry(w.task).or_default() += 1.0;
+    }
+    per_task(
+        out,
+        "kit_triggered_pending",
+        "gauge",
+        "Triggered runs queued and waiting to start (a debounce, or the run in progress).",
+        pending.iter().map(|(t, n)| (t.as_str(), *n)),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod next;
 pub mod status;
 pub mod tasks;
+pub mod trigger;
 pub mod why;
 
 use anyhow::Context;

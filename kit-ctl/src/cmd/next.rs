@@ -39,12 +39,16 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
+            let row = repo::require(&store.conn, name)?;
+            if row.task.is_event_only() {
+                return when_triggered(ctx, &store.conn, &row.task);
+            }
             let (expr, zone) = task_schedule(&store.conn, name, a.tz.as_deref())?;
-            let task = repo::require(&store.conn, name)?.task;
             if !matches!(expr.trim(), "@daemon" | "@reboot") {
                 // The schedule in force at each slot: adaptations,
                 // overrides, pauses and one-shot runs included.
-                let runs = kit_db::adapt::view::next_runs(&store.conn, &task, zone, from, a.count)?;
+                let runs =
+                    kit_db::adapt::view::next_runs(&store.conn, &row.task, zone, from, a.count)?;
                 print_runs(ctx, &runs, zone);
                 return Ok(0);
             }
@@ -100,6 +104,40 @@ fn print_runs(ctx: &Ctx, runs: &[kit_db::adapt::view::NextRun], zone: Tz) {
     }
 }
 
+/// An `@event` task has no fire times: it runs when triggered. Says so,
+/// with what it follows and what is waiting to start.
+fn when_triggered(
+    ctx: &Ctx,
+    conn: &rusqlite::Connection,
+    task: &kit_db::task::Task,
+) -> anyhow::Result<i32> {
+    let info = kit_db::triggers::info::of(conn, task)?;
+    if ctx.json {
+        print_json(
+            &serde_json::json!({ "task": task.name, "when": "triggered", "triggers": info }),
+        );
+        return Ok(0);
+    }
+    let rest = kit_db::triggers::info::TriggerInfo {
+        event_only: false,
+        ..info.clone()
+    }
+    .summary();
+    println!(
+        "{} runs when triggered (schedule @event{})",
+        task.name,
+        if rest.is_empty() {
+            String::new()
+        } else {
+            format!("; {rest}")
+        }
+    );
+    if let Some(p) = info.pending_summary() {
+        println!("pending: {p}");
+    }
+    Ok(0)
+}
+
 /// A task's schedule expression and the zone it fires in (`tz` overrides
 /// the task's own zone, which overrides settings.timezone).
 pub fn task_schedule(
@@ -131,6 +169,7 @@ pub fn fire_times(
             bail!("{expr:?} is a daemon: kit-keep keeps it running, it has no fire times")
         }
         Schedule::Reboot => bail!("{expr:?} fires at the first tick after each boot"),
+        Schedule::Event => bail!("{expr:?} has no fire times: it runs when triggered"),
         Schedule::Every(d) => {
             // Anchored on the previous slot; from a given instant, the grid
             // starts at the next whole minute.

@@ -106,6 +106,9 @@ pub fn apply_loaded(
                     }
                 }
             }
+            // Once every task is written: a chain may name a task further down.
+            let names: Vec<&str> = f.tasks.iter().map(|t| t.name.as_str()).collect();
+            kit_db::triggers::chain::check_upstreams(tx, &names)?;
             Ok(changes)
         })?
     };
@@ -232,6 +235,12 @@ pub struct AddArgs {
     /// Free text shown in `show`
     #[arg(long)]
     pub description: Option<String>,
+    /// Run after TASK's runs end: TASK (on success), TASK:success, TASK:failure or TASK:finish (repeatable)
+    #[arg(long, value_name = "TASK[:ON]")]
+    pub after: Vec<String>,
+    /// Triggered runs wait for this long without a new trigger
+    #[arg(long, value_name = "DURATION")]
+    pub debounce: Option<String>,
     /// Create the task disabled
     #[arg(long)]
     pub disabled: bool,
@@ -268,6 +277,14 @@ pub fn task_from_args(a: &AddArgs) -> anyhow::Result<Task> {
     t.timeout = dur("timeout", &a.timeout)?;
     t.retry_delay = dur("retry-delay", &a.retry_delay)?;
     t.retries = a.retries;
+    t.debounce = dur("debounce", &a.debounce)?;
+    for spec in &a.after {
+        let (task, on) = spec.split_once(':').unwrap_or((spec, "success"));
+        t.after.push(kit_db::task::After {
+            task: task.to_string(),
+            on: parse_enum("after", on)?,
+        });
+    }
     t.description = a.description.clone();
     t.enabled = !a.disabled;
     if let Some(cwd) = &a.cwd {
@@ -304,7 +321,9 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<i32> {
                 t.name
             )));
         }
-        repo::upsert(tx, &t, now)
+        let change = repo::upsert(tx, &t, now)?;
+        kit_db::triggers::chain::check_upstreams(tx, &[t.name.as_str()])?;
+        Ok(change)
     })?;
     if ctx.json {
         print_json(&serde_json::json!({ "name": t.name, "change": change }));

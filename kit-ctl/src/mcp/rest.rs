@@ -52,6 +52,7 @@ pub fn call(
         path,
         query,
         content_type: Some("application/json".into()),
+        idempotency_key: None,
         body,
     };
     let store = b.store()?;

@@ -230,6 +230,18 @@ pub static TOOLS: &[Tool] = &[
         via: rest("POST", "/v1/tasks/{name}/run"),
     },
     Tool {
+        name: "trigger_task",
+        description: "Trigger a task with an event: it starts at once (schedule \"@event\" tasks run only so). `data` reaches the command in KIT_EVENT_FILE; a `key` seen in the last 24 h starts nothing new and answers with the first run",
+        read_only: false,
+        destructive: false,
+        args: &[
+            TASK,
+            arg("data", Ty::Object, false, "The event's data (JSON, at most 1 MiB)"),
+            arg("key", Ty::Str, false, "Idempotency key: retrying with the same key never doubles a run"),
+        ],
+        via: rest("POST", "/v1/tasks/{name}/trigger"),
+    },
+    Tool {
         name: "create_task",
         description: "Create a task; the same validator as `kit-ctl apply` (fails if it exists)",
         read_only: false,
@@ -321,6 +333,17 @@ pub static TOOLS: &[Tool] = &[
             PAGE[1],
         ],
         via: rest("GET", "/v1/events"),
+    },
+    Tool {
+        name: "list_triggers",
+        description: "The newest triggers (events, chains, conditions, watches) with what became of each, and the triggered runs waiting to start",
+        read_only: true,
+        destructive: false,
+        args: &[
+            arg("task", Ty::Str, false, "Only this task's"),
+            arg("limit", Ty::Int, false, "How many (1-1000, default 100)"),
+        ],
+        via: rest("GET", "/v1/triggers"),
     },
     Tool {
         name: "metrics",

@@ -47,7 +47,7 @@ const MACROS: [(&str, &str); 7] = [
 ];
 
 const KNOWN_MACROS: &str =
-    "@yearly @annually @monthly @weekly @daily @midnight @hourly @every @daemon @reboot";
+    "@yearly @annually @monthly @weekly @daily @midnight @hourly @every @daemon @reboot @event";
 
 /// When a task runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,9 @@ pub enum Schedule {
     Daemon,
     /// `@reboot`: run once at boot.
     Reboot,
+    /// `@event`: no time slots; runs only when triggered (`kit-ctl trigger`,
+    /// the API, a chain, a condition or a watch).
+    Event,
 }
 
 /// A parse error. `field` names the cron field at fault ("minute", "hour", "day-of-month",
@@ -185,7 +188,7 @@ impl FromStr for CronExpr {
 impl Schedule {
     /// Parses "m h dom mon dow", the macros @yearly @annually @monthly @weekly @daily
     /// @midnight @hourly, "@every DURATION" (humantime syntax, at least one minute, whole
-    /// seconds), "@daemon" and "@reboot". Surrounding whitespace is ignored; fields are
+    /// seconds), "@daemon", "@reboot" and "@event". Surrounding whitespace is ignored; fields are
     /// separated by any run of spaces and tabs.
     pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         let text = text.trim();
@@ -206,6 +209,7 @@ impl Schedule {
             "@every" => parse_every(rest).map(Schedule::Every),
             "@daemon" => no_argument(Schedule::Daemon),
             "@reboot" => no_argument(Schedule::Reboot),
+            "@event" => no_argument(Schedule::Event),
             _ => CronExpr::parse(text).map(Schedule::Cron),
         }
     }
@@ -216,7 +220,7 @@ impl Schedule {
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Cron(expr) => expr.next_after(after, tz),
-            Schedule::Every(_) | Schedule::Daemon | Schedule::Reboot => None,
+            Schedule::Every(_) | Schedule::Daemon | Schedule::Reboot | Schedule::Event => None,
         }
     }
 
@@ -243,6 +247,7 @@ impl fmt::Display for Schedule {
             }
             Schedule::Daemon => f.write_str("@daemon"),
             Schedule::Reboot => f.write_str("@reboot"),
+            Schedule::Event => f.write_str("@event"),
         }
     }
 }

@@ -149,7 +149,7 @@ fn error_messages() {
             "@fortnightly",
             None,
             "unknown macro \"@fortnightly\" (known: @yearly @annually @monthly @weekly @daily \
-             @midnight @hourly @every @daemon @reboot)",
+             @midnight @hourly @every @daemon @reboot @event)",
         ),
         (
             "* * 5-1 * *",

@@ -25,6 +25,8 @@ pub struct PruneReport {
     pub executions_deleted: usize,
     pub events_deleted: usize,
     pub requests_deleted: usize,
+    /// Triggers older than the cutoff whose run is over (or that started none).
+    pub triggers_deleted: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,11 +135,21 @@ impl Store {
             )?;
             Ok((ev, rq))
         })?;
+        // A trigger of a run still open stays: that run reads its data.
+        let triggers_deleted = self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM supervisor_triggers WHERE received_at < ?1 AND (execution_id IS NULL
+                   OR execution_id NOT IN (SELECT id FROM supervisor_executions
+                                           WHERE status IN ('queued','running')))",
+                [&cut],
+            )?)
+        })?;
         Ok(PruneReport {
             cutoff: cut,
             executions_deleted,
             events_deleted,
             requests_deleted,
+            triggers_deleted,
         })
     }
 

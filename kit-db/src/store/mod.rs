@@ -3,6 +3,7 @@
 //! SQLITE_BUSY.
 
 pub mod heap;
+mod kept;
 mod maint;
 pub mod schema;
 
@@ -10,7 +11,6 @@ pub use maint::{BackupReport, CheckReport, PruneReport};
 
 use crate::{paths, Error, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -181,10 +181,10 @@ impl Store {
         // synchronous=NORMAL is durable across process crashes in WAL mode,
         // which is the failure we design for (kill -9 at any moment).
         if !pre.wal {
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|e| classify(&self.path, e))?;
+            // Retried like the first read: while another tool creating the
+            // DB holds it (switching it to WAL, or migrating it), the switch
+            // meets SQLITE_BUSY without the busy handler being called.
+            let mode: String = self.read_retrying("PRAGMA journal_mode=WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(Error::Path {
                     path: self.path.clone(),
@@ -321,37 +321,46 @@ fn preflight(path: &Path) -> Result<Preflight> {
             reason: "it is not a regular file (a device, FIFO or socket)".into(),
         }),
         Ok(meta) => {
-            let mut wal = false;
-            if meta.len() > 0 {
-                let mut header = [0u8; 20];
-                let mut f = std::fs::File::open(path)
-                    .map_err(|e| bad(format!("cannot open database: {e}")))?;
-                let n = f.read(&mut header).unwrap_or(0);
-                if n < 20 || &header[..16] != b"SQLite format 3\0" {
-                    return Err(Error::NotADatabase {
-                        path: path.to_path_buf(),
-                        reason: "the file is not a SQLite database (bad header)".into(),
-                    });
+            let rw = || {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+            };
+            let header = match kept::with(path, rw, kept::head::<20>) {
+                Ok(h) => h,
+                Err(e) => {
+                    // Which is it: unreadable, not SQLite, or read-only?
+                    // (This descriptor is closed: kit fails to open anyway.)
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| bad(format!("cannot open database: {e}")))?;
+                    let h = kept::head::<20>(&f);
+                    if meta.len() > 0 && !is_sqlite(&h) {
+                        return Err(not_sqlite(path));
+                    }
+                    return Err(bad(format!("cannot open database for writing: {e}")));
                 }
-                wal = header[18] == 2 && header[19] == 2;
+            };
+            if meta.len() > 0 && !is_sqlite(&header) {
+                return Err(not_sqlite(path));
             }
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(|e| bad(format!("cannot open database for writing: {e}")))?;
+            let wal = meta.len() > 0 && header.0[18] == 2 && header.0[19] == 2;
             Ok(Preflight { existed: true, wal })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 paths::ensure_private_dir(dir)?;
             }
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(path)
+            let create = || {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(path)
+            };
+            kept::with(path, create, |_| ())
                 .map_err(|e| bad(format!("cannot create database: {e}")))?;
             Ok(Preflight {
                 existed: false,
@@ -359,6 +368,17 @@ fn preflight(path: &Path) -> Result<Preflight> {
             })
         }
         Err(e) => Err(bad(format!("cannot access database: {e}"))),
+    }
+}
+
+fn is_sqlite(head: &([u8; 20], usize)) -> bool {
+    head.1 == 20 && &head.0[..16] == b"SQLite format 3\0"
+}
+
+fn not_sqlite(path: &Path) -> Error {
+    Error::NotADatabase {
+        path: path.to_path_buf(),
+        reason: "the file is not a SQLite database (bad header)".into(),
     }
 }
 

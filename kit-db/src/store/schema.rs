@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V7_ADAPT];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V7_ADAPT];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -284,8 +284,44 @@ CREATE INDEX supervisor_events_pending ON supervisor_events(next_attempt_at) WHE
 CREATE INDEX supervisor_events_task ON supervisor_events(task, id);
 "#;
 
-/// Adaptive schedules (issue 18; "V7" in the merge order, the fifth entry on
-/// its own branch): runtime changes to when a task runs, each a row that
+/// Triggers (event-driven tasks): one row per trigger received, whatever
+/// became of it. A row's `execution_id` is the run that consumed it (or, for
+/// a duplicate key, the run its first copy started); `outcome` and `reason`
+/// say why a trigger started nothing new. Keys are unique per task within
+/// the key window: the writer checks inside its write transaction (SQLite
+/// has one writer at a time), so the index only has to make it fast.
+const V5: &str = r#"
+CREATE TABLE supervisor_triggers (
+    id           INTEGER PRIMARY KEY,
+    task         TEXT NOT NULL,
+    source       TEXT NOT NULL CHECK (source IN ('event','chain','condition','watch')),
+    key          TEXT,                      -- idempotency key (events); NULL otherwise
+    data         BLOB,                      -- the payload (compact JSON) the command sees
+    data_bytes   INTEGER NOT NULL DEFAULT 0,
+    received_at  TEXT NOT NULL,
+    execution_id INTEGER,                   -- the run that consumed it (duplicate: the first copy's run)
+    outcome      TEXT NOT NULL CHECK (outcome IN
+                   ('queued','coalesced','duplicate','refused','rate_limited')),
+    reason       TEXT,                      -- why it started no run of its own
+    detail       TEXT                       -- JSON facts for `why` (upstream, probe exit, paths)
+);
+CREATE INDEX supervisor_triggers_task ON supervisor_triggers(task, id);
+CREATE INDEX supervisor_triggers_key ON supervisor_triggers(task, key) WHERE key IS NOT NULL;
+CREATE INDEX supervisor_triggers_execution ON supervisor_triggers(execution_id);
+CREATE INDEX supervisor_triggers_received ON supervisor_triggers(received_at);
+
+-- Chains, derived from each task's `after` (rewritten whenever the task is):
+-- when `upstream` ends as `on_status` says, `task` is triggered.
+CREATE TABLE supervisor_chains (
+    upstream  TEXT NOT NULL,
+    task      TEXT NOT NULL,
+    on_status TEXT NOT NULL CHECK (on_status IN ('success','failure','finish')),
+    PRIMARY KEY (upstream, task, on_status)
+) WITHOUT ROWID;
+CREATE INDEX supervisor_chains_task ON supervisor_chains(task);
+"#;
+
+/// Adaptive schedules (issue 18): runtime changes to when a task runs, each a row that
 /// survives restarts and ends on its own. `kind`: `schedule` (an override's
 /// pace), `pause` (slots recorded skipped), `adapt` (a `[[task.adapt]]`
 /// rule in force, extended by each match) and `at` (a one-shot run). The

@@ -6,6 +6,6 @@ pub mod model;
 pub mod repo;
 pub mod validate;
 
-pub use model::{CatchUp, Command, Escalate, Overlap, Recovery, Task};
+pub use model::{After, CatchUp, Command, Escalate, On, Overlap, Recovery, Task};
 pub use repo::{Change, TaskRow};
 pub use validate::{validate, FieldError};

@@ -146,6 +146,52 @@ pub struct Recovery {
     pub notify_at_once: Option<Vec<AtOnce>>,
 }
 
+/// Which endings of the upstream run start a chained task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum On {
+    /// The upstream ended `success`.
+    Success,
+    /// The upstream ended `failed`, `timeout`, `killed`, `error` or `lost`.
+    Failure,
+    /// Any ending (success or failure; not skipped or missed, which never ran).
+    Finish,
+}
+
+impl On {
+    /// True when an upstream that ended with `status` starts the chain.
+    pub fn matches(self, status: &str) -> bool {
+        let failure = matches!(status, "failed" | "timeout" | "killed" | "error" | "lost");
+        match self {
+            On::Success => status == "success",
+            On::Failure => failure,
+            On::Finish => status == "success" || failure,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            On::Success => "success",
+            On::Failure => "failure",
+            On::Finish => "finish",
+        }
+    }
+}
+
+/// `after = [{ task = "storage-defrag", on = "success" }]`: run this task
+/// when that one's run ends so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    pub task: String,
+    #[serde(default = "on_success")]
+    pub on: On,
+}
+
+fn on_success() -> On {
+    On::Success
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashLoop {
@@ -204,6 +250,12 @@ pub struct Task {
     pub overlap: Option<Overlap>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Dur>,
+    /// Chains: the upstream runs whose end starts this task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<After>,
+    /// Triggered runs start only after this long without a new trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,6 +340,8 @@ impl Task {
             catch_up_max_age: None,
             overlap: None,
             jitter: None,
+            after: Vec::new(),
+            debounce: None,
             retries: None,
             retry_delay: None,
             retry_max_delay: None,
@@ -313,6 +367,10 @@ impl Task {
 
     pub fn is_daemon(&self) -> bool {
         self.schedule.trim() == "@daemon"
+    }
+    /// `@event`: no time slots, runs only when triggered.
+    pub fn is_event_only(&self) -> bool {
+        self.schedule.trim() == "@event"
     }
     pub fn kill_grace(&self) -> Duration {
         self.kill_grace.map_or(defaults::KILL_GRACE, |d| d.0)

@@ -125,6 +125,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 1, ?7, ?7)",
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts],
             )?;
+            crate::triggers::chain::sync(tx, task)?;
             Ok(Change::Created)
         }
         Some(old) if old.task == *task => Ok(Change::Unchanged),
@@ -140,6 +141,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
                  WHERE name = ?1",
                 params![task.name, task.schedule, command, task.enabled, task.timezone, spec, ts, timing_changed],
             )?;
+            crate::triggers::chain::sync(tx, task)?;
             Ok(Change::Updated)
         }
     }
@@ -148,6 +150,7 @@ pub fn upsert(tx: &Transaction, task: &Task, now: Instant) -> Result<Change> {
 pub fn remove(tx: &Transaction, name: &str) -> Result<bool> {
     let n = tx.execute("DELETE FROM supervisor_tasks WHERE name = ?1", [name])?;
     tx.execute("DELETE FROM supervisor_recovery WHERE task = ?1", [name])?;
+    crate::triggers::chain::remove(tx, name)?;
     Ok(n > 0)
 }
 

@@ -204,6 +204,33 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
             validate_action(a).map_err(|m| err("recovery.actions", m))?;
         }
     }
+    for (i, a) in t.after.iter().enumerate() {
+        let field = format!("after[{i}].task");
+        validate_name(&a.task).map_err(|e| err(&field, e.message))?;
+        if a.task == t.name {
+            return Err(err(
+                &field,
+                format!("a task cannot follow itself (cycle: {0} -> {0})", t.name),
+            ));
+        }
+    }
+    if !t.after.is_empty() && t.is_daemon() {
+        return Err(err(
+            "after",
+            "an @daemon task cannot be chained (kit-keep keeps it running; it has no runs to start)",
+        ));
+    }
+    if let Some(d) = t.debounce {
+        if d.0.is_zero() || d.0 > crate::units::Dur::MAX.0 {
+            return Err(err(
+                "debounce",
+                "must be positive (omit it to start at once)",
+            ));
+        }
+        if t.is_daemon() {
+            return Err(err("debounce", "an @daemon task is not triggered"));
+        }
+    }
     if let Some(l) = &t.limits {
         if l.nofile == Some(0) {
             return Err(err("limits.nofile", "must be at least 1"));

@@ -7,6 +7,7 @@ pub mod info;
 pub mod pace;
 pub mod task_body;
 pub mod tasks;
+pub mod triggers;
 
 /// One page of a list read with one row more than `limit` (that extra row
 /// tells whether there is a next page): the rows to send, and the

@@ -35,6 +35,15 @@ fn view(call: &Call, row: &TaskRow) -> Result<Value, ApiError> {
             "last_run".into(),
             serde_json::to_value(last).unwrap_or(Value::Null),
         );
+        let trig = kit_db::triggers::info::of(&call.store.conn, &row.task)?;
+        // A triggered run waiting to start is what comes next.
+        if let Some(p) = trig.pending_summary() {
+            m.insert("next".into(), Value::String(p));
+        }
+        m.insert(
+            "triggers".into(),
+            serde_json::to_value(trig).unwrap_or(Value::Null),
+        );
     }
     Ok(v)
 }
@@ -71,7 +80,9 @@ fn store(call: &Call, task: &kit_db::task::Task, create_only: bool) -> Result<Re
                 task.name, task.name
             )));
         }
-        repo::upsert(tx, task, now)
+        let change = repo::upsert(tx, task, now)?;
+        kit_db::triggers::chain::check_upstreams(tx, &[task.name.as_str()])?;
+        Ok(change)
     })?;
     let row = repo::require(&call.store.conn, &task.name)?;
     let status = if change == Change::Created { 201 } else { 200 };

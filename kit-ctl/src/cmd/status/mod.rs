@@ -8,6 +8,7 @@
 
 mod parts;
 mod print;
+pub mod triggers;
 
 pub use parts::{day_bounds, running_and_queued, streak};
 pub use print::print;
@@ -49,6 +50,8 @@ pub struct Status {
     pub failing: Vec<Failing>,
     pub heartbeats: Vec<Beat>,
     pub notifications: Notifications,
+    /// Triggers today by outcome, and the triggered runs waiting to start.
+    pub triggers: triggers::Triggers,
     /// kit-tick's latest gap today (long enough to miss slots) and what it
     /// was: the machine asleep, or kit-tick not started.
     pub tick_gap: Option<kit_db::gap::Gap>,
@@ -246,6 +249,8 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         )));
     }
 
+    let trig = triggers::gather(conn, &today.from, &today.until, now, &mut problems)?;
+
     let failing = failing(conn)?;
     for f in &failing {
         let what = match (f.state.as_deref(), f.enabled) {
@@ -383,6 +388,7 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         failing,
         heartbeats,
         notifications,
+        triggers: trig,
         tick_gap,
         schedule_changes: {
             let mut v = kit_db::adapt::rows::active(conn, None, now)?;

@@ -113,6 +113,9 @@ pub fn print(s: &Status) -> String {
             .join("; ")
     };
     line("Failing", failing);
+    if s.triggers.today > 0 || !s.triggers.pending.is_empty() {
+        line("Triggers", super::triggers::line(&s.triggers));
+    }
     let beats: Vec<String> = s
         .heartbeats
         .iter()

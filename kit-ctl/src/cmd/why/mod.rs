@@ -11,6 +11,7 @@ mod pace;
 mod recovery;
 mod slot;
 mod timed;
+mod triggered;
 
 pub use slot::{gap_words, Gap};
 
@@ -31,7 +32,9 @@ pub struct Why {
     /// asleep (the machine slept since kit-tick's last run), restarted (it
     /// restarted since, minutes ago), not_due, queued, running, ran,
     /// failed, skipped, missed, caught_up, cooldown, daemon_running, daemon_backoff, quarantined, daemon_stopped,
-    /// daemon_error, daemon_not_started, keep_not_running.
+    /// daemon_error, daemon_not_started, keep_not_running; for triggered
+    /// runs also not_triggered (an @event task never triggered) and waiting
+    /// (a triggered run is queued: debounce, or the run in progress).
     pub case: String,
     pub text: String,
     pub facts: Value,
@@ -131,8 +134,15 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
     };
     let main = if row.task.is_daemon() {
         daemon::daemon(&mut o, conn, &row, now)?
+    } else if row.task.is_event_only() {
+        triggered::triggered(&mut o, conn, &row)?.unwrap_or_else(|| "not_triggered".into())
     } else {
-        timed::timed(&mut o, conn, &row, &settings, now)?
+        let slot = timed::timed(&mut o, conn, &row, &settings, now)?;
+        // A run waiting to start is the news; otherwise the slot is.
+        match triggered::triggered(&mut o, conn, &row)? {
+            Some(c) if c == "waiting" => c,
+            _ => slot,
+        }
     };
     case.get_or_insert(main);
     if let Some(c) = recovery::recovery_part(&mut o, conn, &row, &settings, recovery.as_ref(), now)?
@@ -147,7 +157,7 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
         }
     }
     let said_next = pace::pace_part(&mut o, conn, &row, now)?;
-    if row.task.enabled && !row.task.is_daemon() && !said_next {
+    if row.task.enabled && !row.task.is_daemon() && !row.task.is_event_only() && !said_next {
         timed::next_part(&mut o, &row);
     }
     let closing = std::mem::take(&mut o.closing);
