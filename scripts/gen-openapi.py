@@ -83,13 +83,21 @@ task_props = {
               "description": "Run when one of these paths changes (kit-keep watches; directories recursively)",
               "properties": {"paths": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "string", "example": "~/memory/inbox"}},
                              "debounce": ref("Duration")}},
+    # Adaptive schedules
+    "success_exit": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                     "description": "Exit statuses besides 0 that count as success (systemd's SuccessExitStatus=)"},
+    "rate_limit": {"type": "string", "pattern": "^[0-9]+/.+$", "example": "12/1h",
+                   "description": "At most N runs started within the duration, whatever triggers them"},
+    "adapt": {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["when", "schedule", "for"], "properties": {
+        "when": {"type": "string", "example": "exit:10", "description": "exit:N, status:failed or output:PATTERN"},
+        "schedule": {"type": "string", "example": "*/15 * * * *", "description": "The pace while adapted"},
+        "for": ref("Duration")}}},
 }
 nstr = {"type": "string", "nullable": True}
 nint = {"type": "integer", "nullable": True}
 execution_props = {
     "id": {"type": "integer"}, "task": {"type": "string"},
-    "trigger": {"type": "string", "enum": ["schedule", "catch_up", "manual", "retry", "daemon", "recovery", "api", "adhoc", "reboot",
-                                          "event", "chain", "condition", "watch", "at"]},
+    "trigger": {"type": "string", "enum": ["schedule", "catch_up", "manual", "retry", "daemon", "recovery", "api", "adhoc", "reboot", "event", "chain", "condition", "watch", "at"]},
     "attempt": {"type": "integer"}, "scheduled_for": nstr, "created_at": {"type": "string"},
     "started_at": nstr, "finished_at": nstr,
     "status": {"type": "string", "enum": ["queued", "running", "success", "failed", "timeout", "killed", "skipped", "missed", "lost", "error"]},
@@ -149,7 +157,8 @@ schemas = {
     "DaemonList": {"type": "object", "required": ["daemons"], "properties": {"daemons": {"type": "array", "items": ref("Daemon")}}},
     "Event": {"type": "object", "required": ["id", "created_at", "kind", "severity", "message", "delivery", "attempts"], "properties": {
         "id": {"type": "integer"}, "created_at": {"type": "string"},
-        "kind": {"type": "string", "enum": ["failing", "recovering", "recovered", "escalated", "crashloop", "missed", "stalled", "stuck", "action", "info"]},
+        "kind": {"type": "string", "enum": ["failing", "recovering", "recovered", "escalated", "crashloop", "missed", "stalled", "stuck", "skipped", "action", "info",
+                                             "clock_jump", "schedule_changed", "override", "probe_failed", "rate_limited"]},
         "severity": {"type": "string", "enum": ["info", "warning", "critical"]}, "task": nstr, "message": {"type": "string"},
         "detail": {"nullable": True, "description": "Event-specific JSON"}, "delivery": {"type": "string", "enum": ["pending", "delivered", "failed", "none"]},
         "attempts": {"type": "integer"}, "delivered_at": nstr, "last_error": nstr}},
@@ -164,6 +173,29 @@ schemas = {
         "conditions": {"type": "object", "description": "Conditions and file watches: counts, failing probes, watches kit-keep is not watching"},
         "problems": {"type": "array", "items": {"type": "object"}},
         "triggers": {"type": "object", "description": "Triggers today by outcome (today, by_outcome) and the triggered runs waiting to start (pending)"}}},
+    "Override": {"type": "object", "description": "A row of supervisor_overrides (docs/schema.md): an adaptation, override, pause or one-shot run",
+                 "required": ["id", "task", "kind", "starts_at", "ends_at", "set_by"], "properties": {
+        "id": {"type": "integer"}, "task": {"type": "string"},
+        "kind": {"type": "string", "enum": ["schedule", "pause", "adapt", "at"]},
+        "schedule": nstr, "starts_at": {"type": "string"}, "ends_at": {"type": "string"},
+        "set_by": {"type": "string", "example": "api"}, "reason": nstr, "rule": nstr,
+        "matched_execution_id": nint, "matches": {"type": "integer"}, "data": nstr, "execution_id": nint,
+        "cleared_at": nstr, "cleared_by": nstr, "reverted_at": nstr, "created_at": {"type": "string"}}},
+    "OverrideList": {"type": "object", "required": ["overrides"], "properties": {"overrides": {"type": "array", "items": ref("Override")}}},
+    "OverrideCleared": {"type": "object", "required": ["task", "cleared"], "properties": {
+        "task": {"type": "string"}, "cleared": {"type": "array", "items": ref("Override")}}},
+    "OverrideRequest": {"type": "object", "additionalProperties": False, "required": ["schedule", "reason"], "properties": {
+        "schedule": {"type": "string", "example": "*/15 * * * *"}, "for": ref("Duration"),
+        "until": {"type": "string", "example": "18:40"}, "reason": {"type": "string"}}},
+    "PauseRequest": {"type": "object", "additionalProperties": False, "required": ["reason"], "properties": {
+        "for": ref("Duration"), "until": {"type": "string", "example": "2026-03-02T18:40:00Z"}, "reason": {"type": "string"}}},
+    "AtRequest": {"type": "object", "additionalProperties": False, "required": ["time"], "properties": {
+        "time": {"type": "string", "example": "18:40"}, "data": {"type": "string"}, "reason": {"type": "string"}}},
+    "NextRuns": {"type": "object", "required": ["task", "runs"], "properties": {
+        "task": {"type": "string"}, "in_force": {"type": "object"},
+        "runs": {"type": "array", "items": {"type": "object", "required": ["at", "source", "paused"], "properties": {
+            "at": {"type": "string"}, "source": {"type": "string", "enum": ["base", "adapt", "override", "at"]},
+            "paused": {"type": "boolean"}, "note": nstr}}}}},
     "TriggerAccepted": {"type": "object", "required": ["task", "trigger_id", "execution_id", "outcome", "duplicate", "reason", "execution"], "properties": {
         "task": {"type": "string"}, "trigger_id": {"type": "integer", "description": "The supervisor_triggers row"},
         "execution_id": dict(nint, description="The run that consumes it (a duplicate: the first copy's run)"),
@@ -250,6 +282,26 @@ paths = {
     "/v1/tasks/{name}/enable": {"parameters": [NAME], "post": op("Enable a task", {"200": js(ref("TaskEnabled"), "Enabled")}, BASE + (404,), oid="enableTask")},
     "/v1/tasks/{name}/disable": {"parameters": [NAME], "post": op("Disable a task", {"200": js(ref("TaskEnabled"), "Disabled")}, BASE + (404,), oid="disableTask")},
     "/v1/tasks/{name}/why": {"parameters": [NAME], "get": op("Why did (or didn't) it run? (as `kit-ctl why --json`)", {"200": js(ref("Why"), "Explanation")}, BASE + (404,), oid="whyTask")},
+    "/v1/tasks/{name}/next": {"parameters": [NAME], "get": op(
+        "The next runs under the schedule in force (adaptations, overrides, pauses, one-shot runs)",
+        {"200": js(ref("NextRuns"), "Next runs")}, BASE + (404, 409),
+        params=[q("count", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}, "How many")], oid="nextRuns")},
+    "/v1/tasks/{name}/override": {"parameters": [NAME],
+        "post": op("Run a task at another pace for a while (at most 7 days; replaces an override in force)",
+                   {"201": js(ref("Override"), "Set")}, BODY + (404,),
+                   body=body("OverrideRequest", {"schedule": "*/15 * * * *", "for": "6h", "reason": "launch day"}), oid="setOverride"),
+        "delete": op("End the override in force", {"200": js(ref("OverrideCleared"), "Cleared (possibly nothing)")}, BASE + (404,), oid="clearOverride")},
+    "/v1/tasks/{name}/pause": {"parameters": [NAME],
+        "post": op("Pause a task for a while (its slots are recorded skipped with the reason)",
+                   {"201": js(ref("Override"), "Paused")}, BODY + (404,),
+                   body=body("PauseRequest", {"for": "2h", "reason": "maintenance"}), oid="pauseTask"),
+        "delete": op("Resume: end the pause in force", {"200": js(ref("OverrideCleared"), "Cleared (possibly nothing)")}, BASE + (404,), oid="resumeTask")},
+    "/v1/tasks/{name}/at": {"parameters": [NAME], "post": op(
+        "Run a task once at a chosen time (data reaches it as KIT_EVENT_DATA)", {"201": js(ref("Override"), "Set")}, BODY + (404,),
+        body=body("AtRequest", {"time": "18:40", "data": "post #7"}), oid="runAt")},
+    "/v1/overrides": {"get": op("Every adaptation, override and pause in force, and the pending one-shot runs",
+        {"200": js(ref("OverrideList"), "In force")}, BASE, oid="listOverrides",
+        params=[q("since", {"type": "string", "example": "2026-03-02T00:00:00Z"}, "Also those that ended after this instant (RFC 3339)")])},
     "/v1/daemons": {"get": op("The daemons kit-keep manages", {"200": js(ref("DaemonList"), "Daemons")}, BASE, oid="listDaemons")},
     "/v1/executions": {"get": op("Executions, newest first", {"200": js(ref("ExecutionPage"), "A page of executions")}, BASE + (404,), params=[
         q("task", {"type": "string"}, "Only this task (or ad-hoc label)"),

@@ -142,7 +142,7 @@ fn status_today_is_the_local_day_of_settings_timezone() {
 }
 
 #[test]
-fn status_reports_missed_slots_today_as_a_notice() {
+fn status_flags_missed_slots_for_15_minutes_then_counts_them_as_a_notice() {
     let mut kit = Kit::new();
     kit.at("2025-06-01T10:00:00Z");
     kit.tasks(
@@ -154,9 +154,27 @@ fn status_reports_missed_slots_today_as_a_notice() {
     kit.tick().ok();
     // As kit-tick would have started it (kit.tick() leaves it out).
     kit.tool("kit-heal").ok();
-    let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
+    let s = kit.ctl().args(["status", "--json"]).run().code(1).json();
     assert_eq!(s["today"]["missed"], 3);
-    assert_eq!(s["problems"][0]["severity"], "notice");
+    let flagged = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("task h: 3 slots missed in the last 15m")
+        })
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(flagged["severity"], "attention");
+    // A quarter of an hour later (kit-tick and kit-heal still running):
+    // still counted, no longer a problem.
+    kit.at("2025-06-01T13:46:00Z");
+    kit.tick().ok();
+    kit.tool("kit-heal").ok();
+    let s = kit.ctl().args(["status", "--json"]).run().code(0).json();
+    assert_eq!(s["problems"][0]["severity"], "notice", "{s}");
     kit.ctl()
         .arg("status")
         .run()

@@ -390,3 +390,116 @@ fn screenshots_of_the_dashboard_are_written_under_target() {
         eprintln!("screenshot: {}", path.display());
     }
 }
+
+/// The security-scan example adapted since 08:00 (exit 10) and a paused
+/// task, at 12:00: the page shades both periods on the timeline, says what
+/// is in force in the task table, and gives the next run's time.
+fn adapted() -> Kit {
+    let mut kit = Kit::new();
+    kit.tasks(
+        r#"
+[[task]]
+name = "security-scan"
+schedule = "0 8,12,16,20 * * *"
+command = "echo 'ANOMALY: port 22 open'; exit 10"
+success_exit = [0, 10]
+[[task.adapt]]
+when = "exit:10"
+schedule = "*/15 * * * *"
+for = "6h"
+
+[[task]]
+name = "digest"
+schedule = "0 * * * *"
+command = "true"
+"#,
+    );
+    for h in 8..12 {
+        for m in [0, 15, 30, 45] {
+            if h == 10 && m == 0 {
+                kit.at("2026-03-02T10:00:00Z");
+                kit.ctl()
+                    .args([
+                        "pause",
+                        "digest",
+                        "--until",
+                        "13:00",
+                        "--reason",
+                        "mail server down",
+                    ])
+                    .ok();
+            }
+            kit.at(&format!("2026-03-02T{h:02}:{m:02}:03Z"));
+            kit.tick().ok();
+            kit.at(&format!("2026-03-02T{h:02}:{m:02}:05Z"));
+            for task in ["security-scan", "digest"] {
+                if kit.count(&format!("task = '{task}' AND status = 'queued'")) > 0 {
+                    kit.run().arg(task).run();
+                }
+            }
+        }
+    }
+    kit.at("2026-03-02T12:00:00Z");
+    kit
+}
+
+#[test]
+fn the_page_shows_an_adapted_task_shades_its_period_and_gives_the_next_run_time() {
+    let Some(chrome) = chromium() else { return };
+    let kit = adapted();
+    let srv = kit.serve(&[]);
+    let url = format!("{}/#token={}", srv.url, srv.token);
+    let dom = browse(&kit, &chrome, &url, &["--dump-dom"]);
+    assert!(dom.contains("id=\"timeline\""), "no page:\n{dom}");
+    // The adapted and paused periods are shaded on their tasks' rows.
+    let row = |task: &str| {
+        let start = dom
+            .find(&format!("class=\"tl-row\" data-task=\"{task}\""))
+            .unwrap_or_else(|| panic!("no timeline row for {task}"));
+        let rest = &dom[start + 1..];
+        let end = rest.find("class=\"tl-row\"").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    assert!(
+        row("security-scan").contains("class=\"band b-adapt\""),
+        "{}",
+        row("security-scan")
+    );
+    assert!(
+        row("digest").contains("class=\"band b-pause\""),
+        "{}",
+        row("digest")
+    );
+    assert!(!row("digest").contains("b-adapt"));
+    // The table says what is in force and until when, and when it runs next.
+    // Every run matched again, so the last (11:45) holds it until 17:45.
+    assert!(
+        dom.contains("adapted: */15 * * * * until 17:45"),
+        "no pace note"
+    );
+    assert!(dom.contains("paused until 13:00"), "no pause note");
+    assert!(dom.contains("12:15, in 15 min"), "no next run time");
+    assert!(!dom.contains(">next tick<"), "a Next cell says 'next tick'");
+    // And a screenshot for people to look at.
+    let path = support::bin_dir()
+        .parent()
+        .unwrap()
+        .join("dashboard-adapted.png");
+    let _ = std::fs::remove_file(&path);
+    browse(
+        &kit,
+        &chrome,
+        &url,
+        &[
+            &format!("--screenshot={}", path.display()),
+            "--window-size=1280,1000",
+        ],
+    );
+    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        len > 20_000,
+        "{} is missing or blank ({len} bytes)",
+        path.display()
+    );
+    eprintln!("screenshot: {}", path.display());
+}

@@ -64,18 +64,24 @@ fn sh(kit: &Kit, line: &str, now: Option<&str>) -> Out {
 #[test]
 fn the_tour_and_the_pipelines_run_as_written() {
     let blocks = marked_commands(&readme());
-    assert_eq!(blocks.len(), 2, "the tour and the pipelines are marked");
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the tour, the adaptive tour and the pipelines are marked"
+    );
     // The tour gives its own times; the pipelines run at a fixed instant,
     // each block in a fresh kit of its own.
     let tour = Kit::new();
     let pipes = Kit::new();
+    let adaptive = Kit::new();
     pipes.tasks(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tour.toml"))
             .unwrap(),
     );
     for (kit, block, now) in [
         (&tour, &blocks[0], None),
-        (&pipes, &blocks[1], Some("2025-06-02T10:00:30Z")),
+        (&adaptive, &blocks[1], None),
+        (&pipes, &blocks[2], Some("2025-06-02T10:00:30Z")),
     ] {
         for line in block {
             let out = sh(kit, line, now);
@@ -94,6 +100,29 @@ fn the_tour_and_the_pipelines_run_as_written() {
             assert!(!out.stderr.contains("panicked"), "{line}: {}", out.stderr);
         }
     }
+    // The adaptive tour: the scan adapted at 08:00 and came back at 14:00:10;
+    // the post was overridden, paused, and given a one-shot run.
+    assert_eq!(
+        adaptive.scalar::<i64>(
+            "SELECT count(*) FROM supervisor_events WHERE kind = 'schedule_changed'"
+        ),
+        2
+    );
+    assert_eq!(
+        adaptive.count("task = 'security-scan' AND exit_code = 10 AND status = 'success'"),
+        1
+    );
+    let kinds: String = adaptive.scalar(
+        "SELECT group_concat(k, ' ') FROM (SELECT kind || ':' || set_by AS k FROM supervisor_overrides
+         WHERE task = 'social-post' ORDER BY id)",
+    );
+    assert_eq!(kinds, "schedule:cli pause:cli at:cli");
+    // The slots between the tour's two ticks were the adapted pace's,
+    // recorded missed (nothing ticked), then caught up once.
+    assert!(
+        adaptive.count("task = 'security-scan' AND scheduled_for = '2025-06-02T14:00:00.000Z'")
+            == 1
+    );
     let kit = tour;
     // The tour tells a story; check that it happened as told.
     let scan = kit.statuses("security-scan");

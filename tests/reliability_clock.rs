@@ -1,9 +1,10 @@
 //! Clock jumps, through KIT_NOW: kit-tick runs minute by minute, then the
 //! clock goes back an hour, forward a day, back an hour again, with seven
-//! tasks covering every catch-up policy. No claimed slot ever fires again,
-//! the day-long gap is caught up exactly as each task's policy says, and
-//! every slot of every schedule is accounted for by exactly one row (a
-//! claim or a `missed` row with its reason).
+//! tasks covering every catch-up policy. In each repeated hour the wildcard
+//! tasks (and `@every`) run again at their times and fixed-time tasks do
+//! not (cronie's `cron.c`), the day-long gap is caught up exactly as each
+//! task's policy says, and every slot of every schedule is accounted for by
+//! exactly one row per pass (a claim or a `missed` row with its reason).
 //!
 //! tests/tick.rs pins the single rules (one backward jump, one gap per
 //! policy); this is the whole sequence, checking every row.
@@ -155,6 +156,15 @@ fn as_schedule(slots: BTreeSet<(String, String)>) -> Claims {
         .collect()
 }
 
+/// cronie's wildcard jobs (minute or hour field beginning with `*`), and
+/// kit's `@every`: what runs again while the clock repeats time.
+fn wildcard(claims: Claims) -> Claims {
+    claims
+        .into_iter()
+        .filter(|c| !c.0.starts_with("daily"))
+        .collect()
+}
+
 fn claim(task: &str, slot: &str, trigger: &str) -> (String, String, String) {
     (task.into(), slot.into(), trigger.into())
 }
@@ -166,10 +176,13 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
     kit.tasks(TASKS);
     let h = |hh: i64| Duration::hours(hh);
     let mut claimed = Claims::new();
-    let mut take = |phase: &str, got: Claims, want: Claims| {
+    let mut again = Claims::new();
+    // `pass` 1: the first time the clock passes a slot; 2: a repeated hour.
+    let mut take = |phase: &str, pass: u8, got: Claims, want: Claims| {
         assert_eq!(got, want, "{phase}: claims");
         for c in got {
-            assert!(claimed.insert(c.clone()), "{phase}: {c:?} fired again");
+            let set = if pass == 1 { &mut claimed } else { &mut again };
+            assert!(set.insert(c.clone()), "{phase}: {c:?} fired again");
         }
     };
 
@@ -178,17 +191,26 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
     let got = tick_minutes(&mut kit, t0(), a_end);
     take(
         "A (10:00-11:00)",
+        1,
         got,
         as_schedule(slots_in(t0() - Duration::minutes(1), a_end)),
     );
 
     // B. The clock goes back an hour (11:00 -> 10:00) and runs on to 11:30:
-    // the repeated hour fires nothing; from 11:01 on, slots fire normally.
+    // in the repeated hour, up to the minute the clock had reached (11:00),
+    // the wildcard tasks run again and the fixed-time ones wait; from 11:01
+    // on, slots fire normally.
     let got = tick_minutes(&mut kit, t0(), a_end);
-    take("B, the repeated hour", got, Claims::new());
+    let repeated = wildcard(as_schedule(slots_in(t0() - Duration::minutes(1), a_end)));
+    take("B, the repeated hour", 2, got, repeated);
     let b_end = a_end + Duration::minutes(30);
     let got = tick_minutes(&mut kit, a_end + Duration::minutes(1), b_end);
-    take("B (11:01-11:30)", got, as_schedule(slots_in(a_end, b_end)));
+    take(
+        "B (11:01-11:30)",
+        1,
+        got,
+        as_schedule(slots_in(a_end, b_end)),
+    );
 
     // C. Forward a day: one tick at day 2, 11:30:35.
     let c_now = b_end + h(24) + Duration::seconds(35);
@@ -208,7 +230,7 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
     ]
     .into_iter()
     .collect();
-    take("C (forward a day)", got, want);
+    take("C (forward a day)", 1, got, want);
 
     // D. Normal again, 11:31 to 11:40 on day 2.
     let d_start = b_end + h(24) + Duration::minutes(1);
@@ -216,18 +238,29 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
     let got = tick_minutes(&mut kit, d_start, d_end);
     take(
         "D (day 2 11:31-11:40)",
+        1,
         got,
         as_schedule(slots_in(d_start - Duration::minutes(1), d_end)),
     );
 
-    // E. Back an hour once more, then on to 11:45.
+    // E. Back an hour once more, then on to 11:45. The repeated hour's
+    // wildcard slots run again, including those the gap had left missed.
     let got = tick_minutes(&mut kit, d_end - h(1), d_end);
-    take("E, the repeated hour", got, Claims::new());
+    let repeated = wildcard(as_schedule(slots_in(
+        d_end - h(1) - Duration::minutes(1),
+        d_end,
+    )));
+    take("E, the repeated hour", 2, got, repeated);
     // The watermark stayed at the latest instant seen, not the last tick.
     assert_eq!(watermark(&kit), stamp(d_end + Duration::seconds(35)));
     let e_end = d_end + Duration::minutes(5);
     let got = tick_minutes(&mut kit, d_end + Duration::minutes(1), e_end);
-    take("E (11:41-11:45)", got, as_schedule(slots_in(d_end, e_end)));
+    take(
+        "E (11:41-11:45)",
+        1,
+        got,
+        as_schedule(slots_in(d_end, e_end)),
+    );
 
     // Every row: the claims printed above are exactly the DB's queued rows;
     // the rest are `missed` rows, one per slot the day-long gap skipped.
@@ -235,7 +268,7 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
     let mut s = c
         .prepare(
             "SELECT task, scheduled_for, trigger, status, reason, created_at
-             FROM supervisor_executions ORDER BY task, scheduled_for",
+             FROM supervisor_executions WHERE attempt = 1 ORDER BY task, scheduled_for",
         )
         .unwrap();
     type RowT = (String, String, String, String, Option<String>, String);
@@ -281,6 +314,30 @@ fn clock_jumps_back_an_hour_and_forward_a_day_refire_nothing_and_catch_up_per_po
         }
     }
     assert_eq!(queued, claimed, "the DB's claims are the printed ones");
+    // The second passes: one queued attempt 2 per printed claim, no more.
+    let mut s = c
+        .prepare(
+            "SELECT task, scheduled_for, trigger FROM supervisor_executions
+             WHERE attempt > 1 AND status = 'queued'",
+        )
+        .unwrap();
+    let second: Claims = s
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(second, again, "the repeated hours' claims");
+    assert_eq!(
+        kit.count("attempt > 2 OR (attempt = 2 AND status <> 'queued')"),
+        0
+    );
+    // Each repeat was seen, recorded and notified once.
+    assert_eq!(
+        kit.scalar::<i64>(
+            "SELECT count(*) FROM supervisor_events WHERE kind = 'clock_jump' AND notify = 1"
+        ),
+        2
+    );
 
     // Each slot of each schedule from day 1 10:00 to day 2 11:45 has its
     // row, except that a gap of over 1,000 slots keeps the newest 1,000

@@ -120,6 +120,18 @@ watch = { paths = ["~/inbox"], debounce = "2s" }
         kit.run().arg("scan").run().code(3);
     }
     kit.heal().args(["--task", "scan"]).ok();
+    // A runtime schedule change (adaptive schedules).
+    kit.ctl()
+        .args([
+            "override",
+            "scan",
+            "--schedule",
+            "*/15 * * * *",
+            "--for",
+            "6h",
+        ])
+        .args(["--reason", "the doc's example"])
+        .ok();
     // Two ticks with a gap: the slots between them are missed, the latest
     // are queued (and kit-tick's heartbeat is recorded).
     let now = chrono::Utc::now();

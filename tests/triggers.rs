@@ -514,3 +514,46 @@ fn a_triggered_run_whose_task_is_disabled_before_it_starts_is_settled_with_why()
     ));
     assert_eq!(reason, "the task was disabled after it was triggered");
 }
+
+#[test]
+fn a_rate_limit_and_a_pause_hold_for_triggers_too() {
+    let mut kit = Kit::new();
+    kit.at("2025-06-02T10:00:00Z");
+    ingest(&kit, "rate_limit = \"2/1h\"");
+    for k in ["a", "b"] {
+        kit.ctl()
+            .args(["--json", "trigger", "ingest", "--key", k, "--wait"])
+            .ok();
+    }
+    // The third within the hour starts nothing: recorded, named, notified.
+    let out = kit
+        .ctl()
+        .args(["--json", "trigger", "ingest", "--key", "c"])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let j = out.json();
+    assert_eq!(j["outcome"], "rate_limited", "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("2/1h"), "{j}");
+    let skipped = j["execution_id"].as_i64().unwrap();
+    assert_eq!(
+        kit.scalar::<String>(&format!(
+            "SELECT status || ' ' || trigger FROM supervisor_executions WHERE id = {skipped}"
+        )),
+        "skipped event"
+    );
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'rate_limited'"),
+        1
+    );
+    // An hour later the limit admits again, but a pause refuses, naming it.
+    kit.at("2025-06-02T11:01:00Z");
+    kit.ctl()
+        .args(["pause", "ingest", "--for", "1h", "--reason", "maintenance"])
+        .ok();
+    let out = kit.ctl().args(["--json", "trigger", "ingest"]).run();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let j = out.json();
+    assert_eq!(j["outcome"], "refused", "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("maintenance"), "{j}");
+    assert_eq!(kit.count("task = 'ingest' AND status = 'success'"), 2);
+}

@@ -83,6 +83,14 @@ pub enum Cmd {
     Stop(cmd::control::DaemonArgs),
     /// Ask kit-keep to start a stopped or quarantined daemon
     Start(cmd::control::DaemonArgs),
+    /// Run a task at another pace for a while (--for/--until, at most 7d); --clear ends it
+    Override(cmd::adapt::OverrideArgs),
+    /// Pause a task for a while: its slots are recorded skipped, with the reason
+    Pause(cmd::adapt::PauseArgs),
+    /// End a task's pause now
+    Resume { name: String },
+    /// Run a task once at a chosen time (`at 18:40 NAME`); --cancel drops pending ones
+    At(cmd::adapt::AtArgs),
     /// Print metrics in the Prometheus text format
     Metrics,
     /// Conditions and file watches: last probe, next probe, last change
@@ -131,6 +139,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Restart(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Restart, a),
         Cmd::Stop(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Stop, a),
         Cmd::Start(a) => cmd::control::daemon_action(&ctx, kit_db::daemon::Action::Start, a),
+        Cmd::Override(a) => cmd::adapt::override_(&ctx, a),
+        Cmd::Pause(a) => cmd::adapt::pause(&ctx, a),
+        Cmd::Resume { name } => cmd::adapt::resume(&ctx, &name),
+        Cmd::At(a) => cmd::adapt::at(&ctx, a),
         Cmd::Metrics => cmd::metrics::metrics(&ctx),
         Cmd::Probes(a) => cmd::probes::probes(&ctx, a),
         Cmd::Completions(a) => cmd::generate::completions(&ctx, a),

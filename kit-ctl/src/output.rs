@@ -97,6 +97,18 @@ pub fn local_time(stored: &str, zone: chrono_tz::Tz) -> String {
     }
 }
 
+/// `text` with each stored instant in it (a reason's "from
+/// 2025-06-01T01:10:00.000Z to …") shown in `zone`.
+pub fn localize_instants(text: &str, zone: chrono_tz::Tz) -> String {
+    text.split(' ')
+        .map(|w| match kit_db::clock::parse_stored(w) {
+            Some(t) => local(t, zone),
+            None => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn local(t: kit_db::clock::Instant, zone: chrono_tz::Tz) -> String {
     use chrono::Timelike;
     let l = t.with_timezone(&zone);

@@ -93,6 +93,38 @@ pub fn claim_slot(
     Ok((n > 0).then(|| conn.last_insert_rowid()))
 }
 
+/// Claims `slot` again after the clock went back (cronie runs a job again
+/// when the clock passes its time a second time): a new row with the next
+/// attempt number, unless the slot already has a row newer than `base_id`
+/// (the last execution before the jump), so each pass runs it once.
+pub fn claim_slot_again(
+    conn: &Connection,
+    task: &str,
+    slot: Instant,
+    trigger: &str,
+    now: Instant,
+    base_id: i64,
+) -> Result<Option<i64>> {
+    // An aggregate without GROUP BY yields one row even for no rows, so a
+    // slot never claimed gets attempt 1; HAVING drops a slot already run
+    // since the jump.
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO supervisor_executions(task, trigger, attempt, scheduled_for, created_at, status)
+         SELECT ?1, ?2, coalesce(max(attempt), 0) + 1, ?3, ?4, 'queued'
+           FROM supervisor_executions WHERE task = ?1 AND scheduled_for = ?3
+         HAVING coalesce(max(id), 0) <= ?5
+         ON CONFLICT DO NOTHING",
+    )?;
+    let n = stmt.execute(params![
+        task,
+        trigger,
+        clock::fmt(slot),
+        clock::fmt(now),
+        base_id
+    ])?;
+    Ok((n > 0).then(|| conn.last_insert_rowid()))
+}
+
 /// Records a slot that will not run, with why. Idempotent per slot.
 pub fn record_missed(
     conn: &Connection,

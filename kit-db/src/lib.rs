@@ -6,8 +6,10 @@
 //! kit-keep both need. Each `kit-*` binary is a thin main over this library
 //! plus its own logic module.
 
+pub mod adapt;
 pub mod cli;
 pub mod clock;
+pub mod clock_jump;
 pub mod daemon;
 pub mod dbtool;
 pub mod error;

@@ -17,6 +17,40 @@ use std::time::Duration;
 /// jitter) before kit-heal records it missed.
 pub const QUEUED_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
 
+/// kit-tick is run every minute: a heartbeat older than this means the
+/// timer (launchd, systemd, cron) is not running it. kit-heal calls it
+/// stalled and `status` says it is not running at the same age.
+pub const TICK_STALE: chrono::Duration = chrono::Duration::minutes(3);
+/// kit-keep beats at least every 10 s while it runs.
+pub const KEEP_STALE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// What happened and is over (slots missed, a failed tick, a clock jump)
+/// stays a problem in `status` (exit 1) for this long, so an agent polling
+/// status every few minutes sees it even after the notification.
+pub const RECENT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Slots recorded missed since `since`, per task: (task, count, the first
+/// reason's leading clause).
+pub fn missed_since(conn: &Connection, since: Instant) -> Result<Vec<(String, i64, String)>> {
+    // created_at is indexed; the missed rows of a gap share one created_at.
+    let mut stmt = conn.prepare_cached(
+        "SELECT task, count(*), min(reason) FROM supervisor_executions
+         WHERE created_at >= ?1 AND status = 'missed' GROUP BY task ORDER BY task",
+    )?;
+    let rows = stmt.query_map([clock::fmt(since)], |r| {
+        let reason: Option<String> = r.get(2)?;
+        let first = reason
+            .unwrap_or_default()
+            .trim_start_matches("missed: ")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Ok((r.get(0)?, r.get(1)?, first))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A run still `running` past its task's `stuck_after`.
 #[derive(Debug, Clone)]
 pub struct Stuck {
@@ -136,8 +170,13 @@ pub fn skip_streaks(conn: &Connection, min: usize) -> Result<Vec<SkipStreak>> {
         let rows: Vec<(i64, String, Option<String>)> = stmt
             .query_map([&task], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let streak: Vec<&(i64, String, Option<String>)> =
-            rows.iter().take_while(|(_, s, _)| s == "skipped").collect();
+        // Skips a pause or a rate limit decided are not overlap trouble
+        // (they are announced their own way): they neither count nor break.
+        let streak: Vec<&(i64, String, Option<String>)> = rows
+            .iter()
+            .filter(|(_, _, r)| !crate::adapt::is_deliberate_skip(r.as_deref()))
+            .take_while(|(_, s, _)| s == "skipped")
+            .collect();
         if streak.len() >= min.max(1) {
             let first = streak[streak.len() - 1];
             out.push(SkipStreak {

@@ -39,6 +39,10 @@ pub struct Settings {
     pub retention: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryDefaults>,
+    /// Notify `schedule_changed` and `override` events (adaptive schedules;
+    /// default false: they are recorded either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_schedule_changes: Option<bool>,
 }
 
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
@@ -48,6 +52,15 @@ pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86400);
 
 impl Settings {
+    /// Whether a kit-wide finding (a failed tick, a clock jump) is notified
+    /// at once: `[settings.recovery] notify_at_once`, all by default.
+    pub fn at_once(&self, what: crate::task::model::AtOnce) -> bool {
+        self.recovery
+            .as_ref()
+            .and_then(|r| r.notify_at_once.as_ref())
+            .is_none_or(|l| l.contains(&what))
+    }
+
     pub fn load(conn: &Connection) -> Result<Settings> {
         let mut stmt = conn.prepare_cached("SELECT key, value FROM supervisor_settings")?;
         let mut obj = serde_json::Map::new();

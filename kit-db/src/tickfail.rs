@@ -90,6 +90,8 @@ pub fn fold(tx: &Connection, failures: &[TickFailure], now: Instant) -> Result<(
     if failures.is_empty() {
         return Ok(());
     }
+    let notify =
+        crate::settings::Settings::load(tx)?.at_once(crate::task::model::AtOnce::TickFailed);
     for f in failures {
         let ev = NewEvent {
             kind: "stalled",
@@ -107,7 +109,7 @@ pub fn fold(tx: &Connection, failures: &[TickFailure], now: Instant) -> Result<(
                 "lock_holders": f.lock_holders,
             })),
             dedupe_key: Some(format!("tick_failed:{}", f.at)),
-            notify: true,
+            notify,
         };
         events::record(tx, &ev, now)?;
     }

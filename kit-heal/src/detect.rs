@@ -17,13 +17,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// kit-tick runs every minute: a heartbeat this old means nothing runs it.
-pub const TICK_STALE: chrono::Duration = chrono::Duration::minutes(3);
-/// kit-keep beats every few seconds while it runs.
-pub const KEEP_STALE: chrono::Duration = chrono::Duration::minutes(1);
 /// A claimed slot not started this long after the claim (plus the task's
 /// jitter, which kit-run waits out first) will not be started.
 pub use kit_db::overdue::QUEUED_LIMIT;
+pub use kit_db::overdue::{KEEP_STALE, TICK_STALE};
 /// Where kit-heal remembers how far it has reported kit-tick's missed rows.
 const MISSED_CURSOR: &str = "heal.missed_cursor";
 

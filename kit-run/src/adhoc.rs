@@ -52,11 +52,20 @@ pub fn run(
         grace: defaults::KILL_GRACE,
         cap: defaults::OUTPUT_CAP as usize,
         stream: opts.stream,
+        success_exit: Vec::new(),
     };
     let (slot, ended) = starter.run(&Plan::first(trigger), spec, &limits, now)?;
     let finished_at =
         slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
-    record::result(store, label, slot.id, &ended.finish, finished_at, false)?;
+    record::result(
+        store,
+        label,
+        None,
+        slot.id,
+        &ended.finish,
+        finished_at,
+        false,
+    )?;
     record::report(store, label, slot.id, &ended, opts.json)?;
     Ok(ended.code)
 }

@@ -27,6 +27,8 @@ pub struct Limits {
     pub grace: Duration,
     pub cap: usize,
     pub stream: bool,
+    /// Exit statuses besides 0 that count as success (`success_exit`).
+    pub success_exit: Vec<i32>,
 }
 
 /// The result of one attempt: the row's terminal fields and the exit code
@@ -206,6 +208,14 @@ pub fn run(
                 finish.status = "success";
                 0
             }
+            WaitOutcome::Exited(c) if lim.success_exit.contains(&c) => {
+                // systemd's SuccessExitStatus=: recorded with its status,
+                // reported as success (kit-run exits 0, so `&&` goes on).
+                finish.status = "success";
+                finish.exit_code = Some(c);
+                finish.reason = Some(format!("exited with status {c}, a success by success_exit"));
+                0
+            }
             WaitOutcome::Exited(c) => {
                 finish.status = "failed";
                 finish.reason = Some(format!(
@@ -233,7 +243,7 @@ pub fn run(
             }
         },
     };
-    finish.exit_code = Some(code);
+    finish.exit_code = finish.exit_code.or(Some(code));
     if !notes.is_empty() {
         let r = finish
             .reason

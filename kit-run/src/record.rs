@@ -3,24 +3,28 @@
 use crate::attempt::Ended;
 use anyhow::Context;
 use kit_db::exec::{self, Finish};
+use kit_db::task::Task;
 use kit_db::triggers::{chain, Fired};
 use kit_db::{clock, Store};
 
-/// Records how the attempt ended and, when `chain` (the run's last
-/// attempt), fires the chains of the tasks that follow it, in the same
-/// transaction: a kill -9 right after cannot lose or double them. When the
+/// Records how the attempt ended and, in the same transaction, starts or
+/// extends the adaptations the run matches (`[[task.adapt]]`) and, when
+/// `chain` (the run's last attempt), fires the chains of the tasks that
+/// follow it: a kill -9 right after cannot lose or double them. When the
 /// disk is too full for the captured output, the verdict is recorded
 /// without it (and says so) rather than not at all; if even that fails,
 /// kit-run exits 125 and the row is settled `lost` by the next tool.
 pub fn result(
     store: &Store,
     name: &str,
+    task: Option<&Task>,
     id: i64,
     f: &Finish,
     at: clock::Instant,
     chain: bool,
 ) -> anyhow::Result<Vec<(String, Fired)>> {
-    match finish_and_chain(store, name, id, f, at, chain) {
+    let follow = Follow { name, task, chain };
+    match finish_and_follow(store, &follow, id, f, f, at) {
         Ok(fired) => Ok(fired),
         Err(e) if e.is_disk_full() && f.output.as_ref().is_some_and(|o| !o.is_empty()) => {
             let mut lean = f.clone();
@@ -31,7 +35,8 @@ pub fn result(
                 Some(r) => format!("{r}; {why}"),
                 None => why,
             });
-            let fired = finish_and_chain(store, name, id, &lean, at, chain)
+            // The adapt rules still see the output that was captured.
+            let fired = finish_and_follow(store, &follow, id, &lean, f, at)
                 .context("recording the execution's result")?;
             eprintln!("kit-run: {name}: execution #{id}: output not recorded: no space left for the database");
             Ok(fired)
@@ -40,18 +45,35 @@ pub fn result(
     }
 }
 
-fn finish_and_chain(
+/// What follows a finished run, in its transaction.
+struct Follow<'a> {
+    name: &'a str,
+    /// The task, for its adapt rules (None: an ad-hoc run).
+    task: Option<&'a Task>,
+    /// The run's last attempt: its chains fire.
+    chain: bool,
+}
+
+/// Finishes the row with `f`; only the finish that changed it goes on
+/// (once per execution) to the adaptations (matched against `seen`, which
+/// still has the output) and the chains.
+fn finish_and_follow(
     store: &Store,
-    name: &str,
+    follow: &Follow,
     id: i64,
     f: &Finish,
+    seen: &Finish,
     at: clock::Instant,
-    chain: bool,
 ) -> kit_db::Result<Vec<(String, Fired)>> {
     store.write(|tx| {
-        // Only the finish that changed the row fires: once per execution.
-        if exec::finish(tx, id, f, at)? && chain {
-            chain::after_finish(tx, name, id, f.status, at)
+        if !exec::finish(tx, id, f, at)? {
+            return Ok(Vec::new());
+        }
+        if let Some(task) = follow.task {
+            kit_db::adapt::finish::on_finish(tx, task, id, seen, at)?;
+        }
+        if follow.chain {
+            chain::after_finish(tx, follow.name, id, f.status, at)
         } else {
             Ok(Vec::new())
         }

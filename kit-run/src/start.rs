@@ -99,6 +99,13 @@ impl Starter<'_> {
                 scheduled_for: s.scheduled_for.as_deref(),
             }
             .to_env();
+            if s.trigger == "at" {
+                // A one-shot run's --data (kit-ctl at ... --data).
+                vars.extend(
+                    kit_db::adapt::at::data_env(&self.store.conn, s.id)
+                        .map_err(|e| format!("reading the run's data: {e}"))?,
+                );
+            }
             let (id, trigger) = (s.id, s.trigger.clone());
             slot = Some(s);
             let mut events = self.events.borrow_mut();

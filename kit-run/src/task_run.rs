@@ -148,6 +148,11 @@ pub fn run_task(
                 if !opts.json {
                     eprintln!("kit-run: {name}: skipped: {why}");
                 }
+                // A skip may complete a streak kit-heal notifies at once;
+                // in the pipe form the tick's own kit-heal ran before it.
+                if opts.heal {
+                    start_heal(store, name, injected.then_some(clock::fmt(now)));
+                }
                 return Ok(0);
             }
         },
@@ -172,6 +177,7 @@ pub fn run_task(
         grace: task.kill_grace(),
         cap: task.output_cap() as usize,
         stream: opts.stream,
+        success_exit: task.success_exit.clone().unwrap_or_default(),
     };
     // The execution's own variables (id, trigger, attempt) reach the
     // command through the spawn gate, once its row exists.
@@ -196,19 +202,21 @@ pub fn run_task(
             slot.started_at + chrono::Duration::milliseconds(ended.finish.duration_ms.unwrap_or(0));
         let retryable = matches!(ended.finish.status, "failed" | "timeout");
         let last = !retryable || slot.attempt > task.retries() as i64 || stopping();
-        let chained = record::result(store, name, slot.id, &ended.finish, finished_at, last)?;
+        let chained = record::result(
+            store,
+            name,
+            Some(&task),
+            slot.id,
+            &ended.finish,
+            finished_at,
+            last,
+        )?;
         let now_text = clock::fmt(finished_at);
         record::start_chained(store, &chained, injected.then_some(now_text.as_str()));
         record::report(store, name, slot.id, &ended, opts.json)?;
         if last {
             if opts.heal && matches!(ended.finish.status, "failed" | "timeout" | "error" | "lost") {
-                let now_text = clock::fmt(finished_at);
-                let _ = kit_db::launch::detached(
-                    "kit-heal",
-                    store.path(),
-                    &["--task", name],
-                    injected.then_some(now_text.as_str()),
-                );
+                start_heal(store, name, injected.then_some(clock::fmt(finished_at)));
             }
             break ended.code;
         }
@@ -284,4 +292,10 @@ fn stable_offset(key: &str, max: Duration) -> Duration {
     }
     let ms = max.as_millis().max(1) as u64;
     Duration::from_millis(h % ms)
+}
+
+/// Starts `kit-heal --task NAME` detached (it is idempotent: a second one
+/// finds nothing new); the injected clock carries over.
+fn start_heal(store: &Store, name: &str, now: Option<String>) {
+    let _ = kit_db::launch::detached("kit-heal", store.path(), &["--task", name], now.as_deref());
 }

@@ -1,7 +1,9 @@
 //! kit-tick: invoked every minute by launchd, a systemd timer or cron. It
 //! claims each due slot exactly once and hands it to kit-run.
 
+pub mod jump;
 pub mod plan;
+pub mod slots;
 pub mod tick;
 
 use clap::Parser;
@@ -48,7 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     } else {
         kit_db::tickfail::take(store.path())
     };
-    let report = match tick::tick(&store, now, cli.dry_run, &failed) {
+    let clocks = kit_db::clock_jump::Reading::take(now, clock::is_injected(cli.now.as_deref()));
+    let report = match tick::tick(&store, now, &clocks, cli.dry_run, &failed) {
         Ok(r) => r,
         Err(e) => return Err(failed_tick(&store, now, e, &failed, cli.dry_run)),
     };
@@ -95,13 +98,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     if cli.exec {
         let mut failures = 0;
+        // One kit-run per task, given the task's name once per claim: it
+        // takes the oldest queued slot each time, in turn, as `kit-tick |
+        // kit-run -` does. Several kit-runs of one task at once would race
+        // for the same oldest slot, and the loser's overlap skip would leave
+        // a later claim queued with no kit-run to take it.
+        let mut per_task: Vec<(&str, Vec<&str>)> = Vec::new();
         for c in &report.claimed {
-            // kit-run takes the oldest queued slot of the task, which is this one
-            // (or an older one left by a broken pipe: also due).
-            if let Err(e) =
-                kit_db::launch::detached("kit-run", &db_path, &[c.name.as_str()], injected)
-            {
-                eprintln!("kit-tick: cannot start kit-run for {}: {e}", c.name);
+            match per_task.iter_mut().find(|(n, _)| *n == c.name) {
+                Some((_, names)) => names.push(&c.name),
+                None => per_task.push((&c.name, vec![&c.name])),
+            }
+        }
+        for (name, names) in per_task {
+            if let Err(e) = kit_db::launch::detached("kit-run", &db_path, &names, injected) {
+                eprintln!("kit-tick: cannot start kit-run for {name}: {e}");
                 failures += 1;
             }
         }

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use kit_db::gap::Gap;
-use kit_db::schedule::{Schedule, Tz};
 use kit_db::task::CatchUp;
 
 type Instant = DateTime<Utc>;
@@ -35,35 +34,21 @@ pub struct Plan {
     pub next_due: Option<Instant>,
 }
 
-/// Where a new (or just changed) task starts: the current minute counts.
-pub fn first_due(schedule: &Schedule, tz: Tz, now: Instant) -> Option<Instant> {
-    let minute = kit_db::clock::floor_minute(now);
-    match schedule {
-        Schedule::Every(_) => Some(minute),
-        _ => schedule.next_after(minute - Duration::seconds(1), tz),
-    }
-}
-
-/// The slot after `slot`: `@every` counts from the previous slot, cron
-/// expressions from their own rules.
-pub fn next_slot(schedule: &Schedule, tz: Tz, slot: Instant) -> Option<Instant> {
-    match schedule {
-        Schedule::Every(d) => Duration::from_std(*d).ok().map(|d| slot + d),
-        _ => schedule.next_after(slot, tz),
-    }
-}
-
-pub struct Policy {
+pub struct Policy<'a> {
     pub catch_up: CatchUp,
     pub max_age: Option<Duration>,
+    /// The wall clock jumped forward since the previous tick: it, not
+    /// kit-tick, skipped the slots; after a big jump none is caught up.
+    pub jump: Option<&'a kit_db::clock_jump::Jump>,
 }
 
-/// Plans one task's slots from `due` (its stored next_due) up to `now`.
+/// Plans one task's slots from `due` (its first slot not yet recorded) up
+/// to `now`; `next` gives the slot after a slot (the schedule in force,
+/// `kit_db::adapt::Timeline`).
 /// `gap` is the time since kit-tick's previous run and what it was (sleep
 /// or kit-tick not started), for explaining missed slots.
 pub fn plan(
-    schedule: &Schedule,
-    tz: Tz,
+    next: &dyn Fn(Instant) -> Option<Instant>,
     due: Instant,
     now: Instant,
     policy: &Policy,
@@ -76,7 +61,7 @@ pub fn plan(
     let mut cursor = Some(due);
     if now - due > MAX_WINDOW {
         first_beyond = Some(due);
-        cursor = next_slot(schedule, tz, now - MAX_WINDOW);
+        cursor = next(now - MAX_WINDOW);
     }
     while let Some(slot) = cursor {
         if slot > now {
@@ -90,21 +75,23 @@ pub fn plan(
                 first_beyond.get_or_insert(old);
             }
         }
-        cursor = next_slot(schedule, tz, slot);
+        cursor = next(slot);
     }
     let next_due = cursor;
     let (late, on_time): (Vec<Instant>, Vec<Instant>) =
         due_slots.iter().partition(|s| now - **s >= LATE_AFTER);
 
-    let gap = match gap {
-        Some(g) => g.phrase(),
-        None => format!(
+    let gap = match (policy.jump, gap) {
+        (Some(j), _) => j.phrase(),
+        (None, Some(g)) => g.phrase(),
+        (None, None) => format!(
             "kit-tick did not run at the slot's time (next tick: {})",
             kit_db::clock::fmt(now)
         ),
     };
+    let big_jump = policy.jump.is_some_and(|j| j.big());
     let mut slots: Vec<(Instant, Verdict)> = Vec::new();
-    let catch_up_slot = if on_time.is_empty() && policy.catch_up == CatchUp::Once {
+    let catch_up_slot = if on_time.is_empty() && policy.catch_up == CatchUp::Once && !big_jump {
         late.last()
             .copied()
             .filter(|s| policy.max_age.is_none_or(|age| now - *s <= age))
@@ -124,6 +111,9 @@ pub fn plan(
                 "catch_up = once ran only the latest missed slot ({})",
                 kit_db::clock::fmt(catch_up_slot.unwrap_or(*s))
             )
+        } else if big_jump {
+            "as cronie does after a clock jump of more than 3 hours, skipped slots are not run"
+                .to_string()
         } else if policy.catch_up == CatchUp::None {
             "catch_up = none, so missed slots are not run".to_string()
         } else {

@@ -1,11 +1,11 @@
 //! One tick: claim every due slot exactly once, record the missed ones,
 //! advance each task's next_due, move the watermark, beat the heart.
 
-use crate::plan::{self, Policy, Verdict};
+use crate::jump;
+use crate::plan;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use kit_db::gap::{Gap, Slept};
-use kit_db::schedule::Schedule;
 use kit_db::settings::Settings;
 use kit_db::task::repo;
 use kit_db::{clock, exec, process, state, Store};
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 type Instant = DateTime<Utc>;
 
-const WATERMARK: &str = "tick.watermark";
+pub const WATERMARK: &str = "tick.watermark";
 const BOOT: &str = "tick.boot_id";
 /// The latest gap long enough to miss slots, and what it was (JSON of a
 /// `kit_db::gap::Gap`), for `kit-ctl status`.
@@ -37,6 +37,9 @@ pub struct TickReport {
     /// Conditions whose probe this tick claimed (a detached `kit-run
     /// --probe NAME` runs each).
     pub probes: Vec<String>,
+    /// The wall clock jumped since the previous tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_jump: Option<kit_db::clock_jump::Jump>,
     /// Queued triggered runs that nobody alive was starting (their kit-run
     /// died, or a debounce ended): (execution id, task). kit-tick starts them.
     pub triggered: Vec<(i64, String)>,
@@ -47,6 +50,7 @@ pub struct TickReport {
 pub fn tick(
     store: &Store,
     now: Instant,
+    clocks: &kit_db::clock_jump::Reading,
     dry_run: bool,
     failed: &[kit_db::tickfail::TickFailure],
 ) -> anyhow::Result<TickReport> {
@@ -66,6 +70,15 @@ pub fn tick(
     kit_db::tickfail::fold(&tx, failed, now)?;
     let settings = Settings::load(&tx)?;
     let default_zone = settings.zone();
+    // A clock that jumped is recorded (and notified) before anything is
+    // planned; a big jump back restarts every schedule from now.
+    let jumped = kit_db::clock_jump::observe(&tx, clocks, now)?;
+    if jumped.as_ref().is_some_and(|j| j.back() && j.big()) {
+        jump::restart_from_now(&tx, now)?;
+    }
+    report.clock_jump = jumped.clone();
+    let going_back = kit_db::clock_jump::going_back(&tx, now)?;
+    let forward = jumped.filter(|j| !j.back());
     let last_tick = state::get(&tx, WATERMARK)?.and_then(|t| clock::parse_stored(&t));
     // What the time since the previous tick was: the previous beat holds
     // the boot id and the sleep counter, so the sleep since is a subtraction.
@@ -77,9 +90,11 @@ pub fn tick(
         }
         None => None,
     };
+    // A gap the clock's jump explains is not kit-tick's absence.
     if let Some(g) = gap
         .as_ref()
         .filter(|_| last_tick.is_some_and(|t| now - t >= plan::LATE_AFTER))
+        .filter(|_| forward.is_none())
     {
         state::set(&tx, LAST_GAP, &serde_json::to_string(g)?, now)?;
     }
@@ -92,58 +107,30 @@ pub fn tick(
         state::set(&tx, BOOT, &boot, now)?;
     }
 
+    // Adaptations, overrides and pauses that ended on their own are
+    // announced; one-shot `at` runs due are claimed.
+    kit_db::adapt::expiry::note_expired(&tx, now)?;
+    crate::slots::claim_at_runs(&tx, now, &mut report)?;
+    if let Some(j) = going_back.as_ref().filter(|j| !j.big()) {
+        jump::claim_wildcards(&tx, j, now, default_zone, &mut report)?;
+    }
+    let since_last = crate::slots::Since {
+        gap: gap.as_ref(),
+        forward: forward.as_ref(),
+        going_back: going_back.as_ref(),
+    };
     let due = due_tasks(&tx, now)?;
+    // The windows that can matter to this tick's slots: every due task's
+    // next_due is at or after the previous tick (less a minute, when a
+    // change reset it). Read per due task through (task, ends_at): most
+    // ticks touch a few tasks, whatever the table holds.
+    let since = last_tick.unwrap_or(now - plan::MAX_WINDOW).min(now) - chrono::Duration::minutes(2);
     for name in due {
         let Some(row) = repo::get(&tx, &name)? else {
             continue;
         };
-        let task = &row.task;
-        let Ok(schedule) = Schedule::parse(&task.schedule) else {
-            continue; // validated on the way in; a hand-edited row is skipped, not fatal
-        };
-        let tz = task
-            .timezone
-            .as_deref()
-            .and_then(|z| z.parse().ok())
-            .unwrap_or(default_zone);
-        let due_at = match row.next_due.as_deref().and_then(clock::parse_stored) {
-            Some(d) => d,
-            None => match plan::first_due(&schedule, tz, now) {
-                Some(d) => d,
-                None => {
-                    repo::set_next_due(&tx, &name, None)?;
-                    continue;
-                }
-            },
-        };
-        let policy = Policy {
-            catch_up: task.catch_up(),
-            max_age: task.catch_up_max_age.map(|d| d.chrono()),
-        };
-        let p = plan::plan(&schedule, tz, due_at, now, &policy, gap.as_ref());
-        for (slot, verdict) in p.slots {
-            match verdict {
-                Verdict::Claim(trigger) => {
-                    if let Some(id) = exec::claim_slot(&tx, &name, slot, trigger, now)? {
-                        report.claimed.push(Claim {
-                            name: name.clone(),
-                            slot: clock::fmt(slot),
-                            id,
-                            trigger: trigger.to_string(),
-                        });
-                    }
-                }
-                Verdict::Missed(reason) => {
-                    if exec::record_missed(&tx, &name, slot, &reason, now)? {
-                        report.missed += 1;
-                    }
-                }
-            }
-        }
-        // A schedule that can never fire again keeps a far-future marker so
-        // it does not come back every tick.
-        let next = p.next_due.unwrap_or(DateTime::<Utc>::MAX_UTC);
-        repo::set_next_due(&tx, &name, Some(next))?;
+        let rows = kit_db::adapt::rows::windows_since(&tx, Some(&name), since)?;
+        crate::slots::task_slots(&tx, &row, rows, default_zone, now, &since_last, &mut report)?;
     }
 
     // Due condition probes, claimed once here; run detached after commit.

@@ -28,6 +28,8 @@ EXPECTED_TOOLS = {
     "next_runs", "run_task", "create_task", "replace_task", "update_task",
     "delete_task", "enable_task", "disable_task", "list_daemons",
     "restart_daemon", "stop_daemon", "start_daemon", "events", "metrics",
+    "override_schedule", "clear_override", "pause_task", "resume_task", "run_at",
+    "list_overrides",
     "trigger_task", "list_triggers",
 }
 DESTRUCTIVE = {"delete_task", "disable_task", "stop_daemon"}
@@ -90,6 +92,20 @@ async def read_tools(s):
     check(page["next_offset"] == (3 if total > 3 else None), f"next_offset: {page}")
     n = await ok(s, "next_runs", {"name": "t1", "count": 3})
     check(len(n["runs"]) == 3 and n["runs"][0]["utc"].startswith("2025-06-02T10:10"), f"next_runs: {n}")
+    # Adaptive schedules: set by "mcp", bounded, visible in next_runs.
+    o = await ok(s, "override_schedule", {"name": "t1", "schedule": "*/15 * * * *", "for": "1h", "reason": "mcp test"})
+    check(o["set_by"] == "mcp" and o["kind"] == "schedule", f"override_schedule: {o}")
+    n = await ok(s, "next_runs", {"name": "t1", "count": 2})
+    check(n["runs"][0]["source"] == "override", f"next_runs under an override: {n}")
+    check(len((await ok(s, "clear_override", {"name": "t1"}))["cleared"]) == 1, "clear_override")
+    p = await ok(s, "pause_task", {"name": "t1", "for": "2h", "reason": "mcp test"})
+    check(p["kind"] == "pause" and p["set_by"] == "mcp", f"pause_task: {p}")
+    check(len((await ok(s, "resume_task", {"name": "t1"}))["cleared"]) == 1, "resume_task")
+    a = await ok(s, "run_at", {"name": "t1", "time": "+2h", "data": "x"})
+    check(a["kind"] == "at" and a["data"] == "x", f"run_at: {a}")
+    lo = await ok(s, "list_overrides", {})
+    check(any(o["kind"] == "at" for o in lo["overrides"]), f"list_overrides: {lo}")
+    await err(s, "pause_task", {"name": "t1", "for": "30d", "reason": "x"}, "at most 7d")
     check("daemons" in await ok(s, "list_daemons"), "list_daemons")
     check("events" in await ok(s, "events", {"limit": 10}), "events")
     check("kit_" in (await ok(s, "metrics"))["text"], "metrics")

@@ -3,7 +3,7 @@
 //! cannot be added without being documented (or documented without existing).
 
 use super::http::{ApiError, Reply, Req};
-use super::routes::{daemons, events, executions, info, tasks, triggers};
+use super::routes::{daemons, events, executions, info, pace, tasks, triggers};
 use super::App;
 use kit_db::{clock, Store};
 
@@ -64,6 +64,13 @@ pub static ROUTES: &[Route] = &[
     r("POST", "/v1/tasks/{name}/enable", tasks::enable),
     r("POST", "/v1/tasks/{name}/disable", tasks::disable),
     r("GET", "/v1/tasks/{name}/why", info::why),
+    r("GET", "/v1/tasks/{name}/next", pace::next),
+    r("POST", "/v1/tasks/{name}/override", pace::set_override),
+    r("DELETE", "/v1/tasks/{name}/override", pace::clear_override),
+    r("POST", "/v1/tasks/{name}/pause", pace::pause),
+    r("DELETE", "/v1/tasks/{name}/pause", pace::resume),
+    r("POST", "/v1/tasks/{name}/at", pace::at),
+    r("GET", "/v1/overrides", pace::list),
     r("GET", "/v1/daemons", daemons::list),
     r("POST", "/v1/daemons/{name}/restart", daemons::restart),
     r("POST", "/v1/daemons/{name}/stop", daemons::stop),

@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use crate::output::{status, table};
+use kit_db::adapt::view::{self, InForceView};
 use kit_db::cli::print_json;
 use kit_db::clock;
 use kit_db::exec::{self, Execution};
@@ -37,6 +38,52 @@ pub fn next_label(row: &TaskRow) -> String {
     }
 }
 
+/// The next run under the schedule in force (pauses and one-shot runs
+/// included) and what is in force, for timed, enabled tasks; else
+/// [`next_label`] and None.
+pub fn next_in_force(
+    conn: &Connection,
+    row: &TaskRow,
+    zone: kit_db::schedule::Tz,
+    now: clock::Instant,
+) -> anyhow::Result<(String, Option<InForceView>)> {
+    let timed = !matches!(row.task.schedule.trim(), "@daemon" | "@reboot");
+    if !timed {
+        return Ok((next_label(row), None));
+    }
+    let in_force = view::in_force(conn, &row.task, now)?;
+    let plain = in_force.source == "base"
+        && in_force.paused.is_none()
+        && kit_db::adapt::rows::pending_at(conn, Some(&row.task.name))?.is_empty();
+    // Nothing changes the pace: kit-tick's stored next slot is the answer
+    // (computed here only before kit-tick has computed it).
+    if !row.task.enabled || (plain && row.next_due.is_some()) {
+        return Ok((next_label(row), Some(in_force)));
+    }
+    let next = view::next_run(conn, &row.task, zone, now)?
+        .map(|n| n.at)
+        .unwrap_or_else(|| next_label(row));
+    Ok((next, Some(in_force)))
+}
+
+/// The SCHEDULE cell: the base, or what is in force and until when.
+pub fn schedule_label(base: &str, f: Option<&InForceView>, zone: kit_db::schedule::Tz) -> String {
+    let Some(f) = f else {
+        return base.to_string();
+    };
+    let until = f
+        .reverts_at
+        .as_deref()
+        .map(|t| crate::output::local_time(t, zone))
+        .unwrap_or_default();
+    match (f.paused.is_some(), f.source) {
+        (true, _) => format!("paused until {until} ({base})"),
+        (false, "base") => base.to_string(),
+        (false, "adapt") => format!("{} adapted until {until}", f.schedule),
+        (false, _) => format!("{} override until {until}", f.schedule),
+    }
+}
+
 pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let rows = repo::list(&store.conn)?;
@@ -45,16 +92,24 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
     let default_zone = kit_db::settings::Settings::load(&store.conn)?.zone();
     let mut items = Vec::new();
     let mut table_rows = Vec::new();
+    let now = ctx.now()?;
     for r in &rows {
         let last = last_run(&store.conn, &r.task.name)?;
+        let task_zone = r
+            .task
+            .timezone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(default_zone);
+        let (next, in_force) = next_in_force(&store.conn, r, task_zone, now)?;
         let trig = kit_db::triggers::info::of(&store.conn, &r.task)?;
         // A triggered run waiting to start is what comes next.
-        let next = trig.pending_summary().unwrap_or_else(|| next_label(r));
+        let next = trig.pending_summary().unwrap_or(next);
         if ctx.json {
             items.push(serde_json::json!({
                 "name": r.task.name, "schedule": r.task.schedule, "enabled": r.task.enabled,
                 "command": r.task.command, "next": next, "next_due": r.next_due,
-                "last_run": last, "triggers": trig,
+                "last_run": last, "in_force": in_force, "triggers": trig,
                 "condition": super::probes::condition(&store.conn, &r.task)?,
                 "watch": super::probes::watching(&store.conn, &r.task)?,
             }));
@@ -82,7 +137,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
                 r.task.name.clone(),
                 format!(
                     "{}{}",
-                    r.task.schedule,
+                    schedule_label(&r.task.schedule, in_force.as_ref(), zone),
                     super::probes::trigger_label(&r.task)
                 ),
                 if r.task.enabled {
@@ -114,6 +169,14 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<i32> {
 pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
     let store = ctx.open()?;
     let row = repo::require(&store.conn, name)?;
+    let now = ctx.now()?;
+    let zone = row
+        .task
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(kit_db::settings::Settings::load(&store.conn)?.zone());
+    let (next, in_force) = next_in_force(&store.conn, &row, zone, now)?;
     let mut stmt = store.conn.prepare_cached(&format!(
         "SELECT {} FROM supervisor_executions WHERE task = ?1 ORDER BY id DESC LIMIT 10",
         exec::COLUMNS
@@ -132,9 +195,9 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
     let recent_triggers = kit_db::triggers::rows::recent(&store.conn, Some(name), 10)?;
     if ctx.json {
         print_json(&serde_json::json!({
-            "task": row, "enabled": row.task.enabled, "next": next_label(&row),
-            "recent": recent, "recovery": recovery, "triggers": trig,
-            "recent_triggers": recent_triggers,
+            "task": row, "enabled": row.task.enabled, "next": next,
+            "recent": recent, "recovery": recovery, "in_force": in_force,
+            "triggers": trig, "recent_triggers": recent_triggers,
             "condition": super::probes::condition(&store.conn, &row.task)?,
             "watch": super::probes::watching(&store.conn, &row.task)?,
         }));
@@ -162,7 +225,13 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<i32> {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     );
-    println!("next:       {}", next_label(&row));
+    if let Some(f) = in_force
+        .as_ref()
+        .filter(|f| f.source != "base" || f.paused.is_some())
+    {
+        println!("in force:   {}", f.summary);
+    }
+    println!("next:       {}", crate::output::local_time(&next, zone));
     let how = trig.summary();
     if !how.is_empty() {
         println!("triggered:  {how}");

@@ -299,6 +299,7 @@ pub fn render(store: &Store, now: Instant) -> anyhow::Result<String> {
         now.timestamp_millis() as f64 / 1000.0,
     );
     health_facts(&mut out, store)?;
+    pace(&mut out, conn, now)?;
 
     let (running, queued) = running_and_queued(conn)?;
     gauge(
@@ -477,6 +478,43 @@ fn health_facts(out: &mut String, store: &Store) -> anyhow::Result<()> {
         "kit_db_wal_size_bytes",
         "Size of the database's write-ahead log (0 when there is none).",
         size(std::path::Path::new(&wal)),
+    );
+    Ok(())
+}
+
+/// Adaptive schedules: what changes a task's pace now, and when it ends.
+fn pace(out: &mut String, conn: &rusqlite::Connection, now: Instant) -> anyhow::Result<()> {
+    let active = kit_db::adapt::rows::active(conn, None, now)?;
+    let mut f = Family::new(
+        out,
+        "kit_schedule_change_active",
+        "gauge",
+        "1 per adaptation, override or pause in force (kind: adapt, schedule, pause; set_by: who).",
+    );
+    for o in &active {
+        f.sample(
+            &[("task", &o.task), ("kind", &o.kind), ("set_by", &o.set_by)],
+            1.0,
+        );
+    }
+    let mut f = Family::new(
+        out,
+        "kit_schedule_change_end_timestamp_seconds",
+        "gauge",
+        "When each adaptation, override or pause in force ends (Unix time).",
+    );
+    for o in &active {
+        f.sample(
+            &[("task", &o.task), ("kind", &o.kind)],
+            o.end().timestamp() as f64,
+        );
+    }
+    let pending = kit_db::adapt::rows::pending_at(conn, None)?;
+    gauge(
+        out,
+        "kit_one_shot_runs_pending",
+        "One-shot runs (kit-ctl at) waiting for their time.",
+        pending.len() as f64,
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! ends (the REST API) reuse split gathering data (`gather`, `query`,
 //! `explain`, `render`) from printing it.
 
+pub mod adapt;
 pub mod captured;
 pub mod control;
 pub mod export;

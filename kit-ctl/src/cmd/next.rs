@@ -47,7 +47,16 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
             if event_only && probe_next.is_none() {
                 return when_triggered(ctx, &store.conn, &row.task);
             }
-            task_schedule(&store.conn, name, a.tz.as_deref())?
+            let (expr, zone) = task_schedule(&store.conn, name, a.tz.as_deref())?;
+            if !matches!(expr.trim(), "@daemon" | "@reboot") {
+                // The schedule in force at each slot: adaptations,
+                // overrides, pauses and one-shot runs included.
+                let runs =
+                    kit_db::adapt::view::next_runs(&store.conn, &row.task, zone, from, a.count)?;
+                print_runs(ctx, &runs, zone);
+                return Ok(0);
+            }
+            (expr, zone)
         }
         (None, Some(s)) => {
             let zone = match &a.tz {
@@ -91,6 +100,26 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn print_runs(ctx: &Ctx, runs: &[kit_db::adapt::view::NextRun], zone: Tz) {
+    for r in runs {
+        let local = r
+            .instant
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        if ctx.json {
+            print_json(&serde_json::json!({
+                "at": local, "utc": r.at, "source": r.source, "paused": r.paused, "note": r.note,
+            }));
+        } else {
+            match (&r.note, r.paused) {
+                (Some(n), true) => println!("{local}  skipped: {n}"),
+                (Some(n), false) => println!("{local}  {n}"),
+                (None, _) => println!("{local}"),
+            }
+        }
+    }
 }
 
 /// An `@event` task has no fire times: it runs when triggered. Says so,

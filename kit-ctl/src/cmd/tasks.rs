@@ -21,6 +21,10 @@ pub struct ApplyArgs {
     /// Check the file and show what would change; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Also end the overrides, pauses, adaptations and pending one-shot runs
+    /// of the file's tasks (apply otherwise leaves runtime state alone)
+    #[arg(long)]
+    pub clear_overrides: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -32,7 +36,30 @@ struct Changed {
 pub fn apply(ctx: &Ctx, a: ApplyArgs) -> anyhow::Result<i32> {
     // Everything is checked before anything is written: a bad file applies nothing.
     let f = file::load(&a.file)?;
-    apply_loaded(ctx, &f, &a.file.display().to_string(), a.prune, a.dry_run)
+    let code = apply_loaded(ctx, &f, &a.file.display().to_string(), a.prune, a.dry_run)?;
+    if a.clear_overrides && !a.dry_run {
+        let store = ctx.open()?;
+        let now = ctx.now()?;
+        let cleared = store.write(|tx| {
+            let mut n = 0;
+            for t in &f.tasks {
+                n += kit_db::adapt::control::clear(
+                    tx,
+                    &t.name,
+                    &["schedule", "pause", "adapt", "at"],
+                    "apply --clear-overrides",
+                    now,
+                    None,
+                )?
+                .len();
+            }
+            Ok(n)
+        })?;
+        if !ctx.json {
+            println!("cleared {cleared} override(s), pause(s), adaptation(s) and one-shot run(s)");
+        }
+    }
+    Ok(code)
 }
 
 /// Applies a checked task file in one transaction and prints what changed;

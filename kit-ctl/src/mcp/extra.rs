@@ -63,6 +63,24 @@ pub fn next_runs(b: &Backend, args: &Map<String, Value>) -> Result<Value, ApiErr
     };
     let store = b.store()?;
     let (expr, zone) = next::task_schedule(&store.conn, name, None)?;
+    if !matches!(expr.trim(), "@daemon" | "@reboot") {
+        // Under the schedule in force: adaptations, overrides, pauses and
+        // one-shot runs included (as `kit-ctl next NAME`).
+        let task = kit_db::task::repo::require(&store.conn, name)?.task;
+        let runs: Vec<Value> =
+            kit_db::adapt::view::next_runs(&store.conn, &task, zone, from, count as usize)?
+                .into_iter()
+                .map(|r| {
+                    json!({
+                        "at": r.instant.with_timezone(&zone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                        "utc": r.at, "source": r.source, "paused": r.paused, "note": r.note,
+                    })
+                })
+                .collect();
+        return Ok(
+            json!({ "task": name, "schedule": expr, "timezone": zone.name(), "runs": runs }),
+        );
+    }
     let runs: Vec<Value> = next::fire_times(&expr, zone, from, count as usize)
         .map_err(|e| ApiError::new(422, format!("task {name:?}: {e:#}")))?
         .into_iter()

@@ -12,6 +12,7 @@
 
 pub mod extra;
 pub mod http;
+pub mod pace;
 pub mod resources;
 pub mod rest;
 pub mod rpc;

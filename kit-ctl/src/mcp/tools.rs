@@ -158,6 +158,70 @@ pub static TOOLS: &[Tool] = &[
         via: Via::Func(extra::next_runs),
     },
     Tool {
+        name: "override_schedule",
+        description: "Run a task at another pace for a while (at most 7 days; ends on its own; replaces an override in force)",
+        read_only: false,
+        destructive: false,
+        args: &[
+            TASK,
+            arg("schedule", Ty::Str, true, "The pace: a cron expression or @every"),
+            arg("for", Ty::Str, false, "How long (e.g. 6h); or give until"),
+            arg("until", Ty::Str, false, "Until when (18:40, RFC 3339, +2h)"),
+            arg("reason", Ty::Str, true, "Why (recorded and shown)"),
+        ],
+        via: Via::Func(super::pace::override_task),
+    },
+    Tool {
+        name: "clear_override",
+        description: "End a task's schedule override now (the base or adapted schedule returns)",
+        read_only: false,
+        destructive: false,
+        args: &[TASK],
+        via: Via::Func(super::pace::clear_override),
+    },
+    Tool {
+        name: "pause_task",
+        description: "Pause a task for a while (at most 7 days): its slots are recorded skipped with the reason",
+        read_only: false,
+        destructive: false,
+        args: &[
+            TASK,
+            arg("for", Ty::Str, false, "How long (e.g. 2h); or give until"),
+            arg("until", Ty::Str, false, "Until when (18:40, RFC 3339, +2h)"),
+            arg("reason", Ty::Str, true, "Why (recorded on every skipped slot)"),
+        ],
+        via: Via::Func(super::pace::pause_task),
+    },
+    Tool {
+        name: "resume_task",
+        description: "End a task's pause now",
+        read_only: false,
+        destructive: false,
+        args: &[TASK],
+        via: Via::Func(super::pace::resume_task),
+    },
+    Tool {
+        name: "run_at",
+        description: "Run a task once at a chosen time (e.g. 18:40); data reaches it as KIT_EVENT_DATA",
+        read_only: false,
+        destructive: false,
+        args: &[
+            TASK,
+            arg("time", Ty::Str, true, "When: 18:40 (the next one), \"2026-03-02 18:40\", RFC 3339, +2h"),
+            arg("data", Ty::Str, false, "Text handed to the run"),
+            arg("reason", Ty::Str, false, "Why"),
+        ],
+        via: Via::Func(super::pace::run_at),
+    },
+    Tool {
+        name: "list_overrides",
+        description: "Every adaptation, override and pause in force, and the pending one-shot runs (who set each, why, until when)",
+        read_only: true,
+        destructive: false,
+        args: &[arg("since", Ty::Str, false, "Also those that ended after this instant (RFC 3339)")],
+        via: rest("GET", "/v1/overrides"),
+    },
+    Tool {
         name: "run_task",
         description: "Run a task now through kit-run (trigger \"api\"); its execution appears in history",
         read_only: false,
@@ -404,6 +468,19 @@ mod tests {
             // execution_output answers GET /v1/executions/{id} with the
             // output paged (its own function, not the route).
             if matches!(r.path, "/" | "/v1/openapi.json" | "/v1/executions/{id}") {
+                continue;
+            }
+            // The adaptive-schedule routes take flat JSON bodies; their
+            // tools (override_schedule, clear_override, pause_task,
+            // resume_task, run_at, next_runs) take flat arguments and call
+            // the same kit_db::adapt functions (mcp/pace.rs).
+            if matches!(
+                r.path,
+                "/v1/tasks/{name}/override"
+                    | "/v1/tasks/{name}/pause"
+                    | "/v1/tasks/{name}/at"
+                    | "/v1/tasks/{name}/next"
+            ) {
                 continue;
             }
             assert!(

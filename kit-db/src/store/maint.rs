@@ -126,6 +126,13 @@ impl Store {
                 "DELETE FROM supervisor_requests WHERE created_at < ?1 AND done_at IS NOT NULL",
                 [&cut],
             )?;
+            // Schedule changes that ended before the cutoff (one-shot runs
+            // once claimed or cancelled): history like the rest.
+            tx.execute(
+                "DELETE FROM supervisor_overrides WHERE ends_at < ?1
+                   AND (kind <> 'at' OR execution_id IS NOT NULL OR cleared_at IS NOT NULL)",
+                [&cut],
+            )?;
             Ok((ev, rq))
         })?;
         // A trigger of a run still open stays: that run reads its data.

@@ -3,7 +3,7 @@
 //! migrations only ever add: never rename or drop a column people may use.
 
 /// Migration N (1-based) brings user_version from N-1 to N.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -374,4 +374,39 @@ CREATE TABLE supervisor_watches (
     last_error        TEXT,                     -- why a path cannot be watched
     updated_at        TEXT NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Adaptive schedules (issue 18): runtime changes to when a task runs, each a row that
+/// survives restarts and ends on its own. `kind`: `schedule` (an override's
+/// pace), `pause` (slots recorded skipped), `adapt` (a `[[task.adapt]]`
+/// rule in force, extended by each match) and `at` (a one-shot run). The
+/// executions index makes a rate limit's count a range search.
+const V7: &str = r#"
+CREATE TABLE supervisor_overrides (
+    id                   INTEGER PRIMARY KEY,
+    task                 TEXT NOT NULL,
+    kind                 TEXT NOT NULL CHECK (kind IN ('schedule','pause','adapt','at')),
+    schedule             TEXT,                -- the pace in force (schedule, adapt)
+    starts_at            TEXT NOT NULL,       -- in force from (at: when to run)
+    ends_at              TEXT NOT NULL,       -- in force until, exclusive (at: = starts_at)
+    set_by               TEXT NOT NULL,       -- cli, api, task:<execution id>, adapt:<rule index>
+    reason               TEXT,
+    rule                 TEXT,                -- adapt: the rule's `when`
+    matched_execution_id INTEGER,             -- adapt: the latest run that matched
+    matches              INTEGER NOT NULL DEFAULT 0, -- adapt: runs that matched in this period
+    data                 TEXT,                -- at: the --data handed to the run
+    execution_id         INTEGER,             -- at: the execution it was claimed as
+    cleared_at           TEXT,                -- ended early (--clear, resume, replaced)
+    cleared_by           TEXT,
+    reverted_at          TEXT,                -- when its end was noticed and announced
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL
+);
+CREATE INDEX supervisor_overrides_task ON supervisor_overrides(task, ends_at);
+CREATE INDEX supervisor_overrides_ends ON supervisor_overrides(ends_at);
+CREATE INDEX supervisor_overrides_live ON supervisor_overrides(ends_at)
+    WHERE cleared_at IS NULL AND reverted_at IS NULL;
+CREATE INDEX supervisor_overrides_at_due ON supervisor_overrides(starts_at)
+    WHERE kind = 'at' AND execution_id IS NULL AND cleared_at IS NULL;
+CREATE INDEX supervisor_executions_task_created ON supervisor_executions(task, created_at);
 "#;

@@ -1,5 +1,6 @@
 //! Tasks: the model, its validator, the TOML file format and the DB table.
 
+pub mod adapt;
 pub mod file;
 pub mod model;
 pub mod repo;

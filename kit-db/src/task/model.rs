@@ -90,17 +90,28 @@ pub enum AtOnce {
     Missed,
     /// Overlap skips in a row (see `kit_db::overdue::SKIP_STREAK`).
     Skipped,
+    /// kit-tick could not write the DB (kit-wide: `[settings.recovery]` only).
+    TickFailed,
+    /// The wall clock jumped (kit-wide: `[settings.recovery]` only).
+    ClockJump,
 }
 
 impl AtOnce {
     /// The default: all of them.
-    pub const ALL: [AtOnce; 5] = [
+    pub const ALL: [AtOnce; 7] = [
         AtOnce::Error,
         AtOnce::Lost,
         AtOnce::Stuck,
         AtOnce::Missed,
         AtOnce::Skipped,
+        AtOnce::TickFailed,
+        AtOnce::ClockJump,
     ];
+
+    /// Findings about kit itself, not about one task.
+    pub fn kit_wide(self) -> bool {
+        matches!(self, AtOnce::TickFailed | AtOnce::ClockJump)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -285,6 +296,13 @@ pub struct Task {
     /// Paths whose changes fire the task (task/watch.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<super::watch::Watch>,
+    // Adaptive schedules (task/adapt.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_exit: Option<Vec<i32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::adapt::RateLimit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapt: Vec<super::adapt::AdaptRule>,
 }
 
 /// The documented defaults (README "Configuration reference").
@@ -349,6 +367,9 @@ impl Task {
             recovery: None,
             when: None,
             watch: None,
+            success_exit: None,
+            rate_limit: None,
+            adapt: Vec::new(),
         }
     }
 

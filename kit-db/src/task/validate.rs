@@ -184,6 +184,18 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
             return Err(err("health.failures", "must be at least 1"));
         }
     }
+    if let Some(w) = t
+        .recovery
+        .as_ref()
+        .and_then(|r| r.notify_at_once.as_ref())
+        .and_then(|l| l.iter().find(|w| w.kit_wide()))
+    {
+        let name = serde_json::to_value(w).unwrap_or_default();
+        return Err(err(
+            "recovery.notify_at_once",
+            format!("{name} is about kit itself, not one task: list it in [settings.recovery] notify_at_once"),
+        ));
+    }
     if let Some(r) = &t.recovery {
         if r.failure_threshold == Some(0) {
             return Err(err("recovery.failure_threshold", "must be at least 1"));
@@ -239,6 +251,7 @@ pub fn validate(t: &Task) -> Result<Schedule, FieldError> {
     if let Some(w) = &t.watch {
         super::watch::validate(w)?;
     }
+    super::adapt::validate(t)?;
     Ok(schedule)
 }
 

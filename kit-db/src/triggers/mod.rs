@@ -190,16 +190,24 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// The one place a trigger may be refused before it queues a run: the
-/// admission check. Returns the reason to record (outcome `rate_limited`)
-/// or None to go ahead. Rate limits (issue 18) are checked here.
-pub fn admit(
-    _conn: &Connection,
-    _task: &Task,
-    _t: &NewTrigger,
-    _now: Instant,
-) -> Result<Option<String>> {
-    Ok(None)
+/// The places a trigger may be refused before it queues a run (issue 18's
+/// guard rails): a pause refuses it (outcome `refused`, the pause named),
+/// the task's `rate_limit` too (outcome `rate_limited`, the limit named).
+/// A trigger that joins a run already queued is not limited: it starts
+/// nothing new.
+fn paused(conn: &Connection, task: &Task, now: Instant) -> Result<Option<String>> {
+    Ok(crate::adapt::rows::active(conn, Some(&task.name), now)?
+        .into_iter()
+        .filter(|o| o.kind == "pause")
+        .max_by_key(|o| o.id)
+        .map(|p| crate::adapt::gate::paused_reason(&p)))
+}
+
+pub fn admit(conn: &Connection, task: &Task, now: Instant) -> Result<Option<String>> {
+    Ok(match crate::adapt::admit(conn, task, now)? {
+        crate::adapt::Admission::Admit => None,
+        crate::adapt::Admission::Refuse(why) => Some(why),
+    })
 }
 
 /// The body of [`fire_in`], on a connection already inside a write
@@ -232,16 +240,8 @@ pub(crate) fn fire_on(conn: &Connection, t: &NewTrigger, now: Instant) -> Result
         };
         return record(conn, t, &data, now, None, Outcome::Refused, Some(reason));
     }
-    if let Some(reason) = admit(conn, task, t, now)? {
-        return record(
-            conn,
-            t,
-            &data,
-            now,
-            None,
-            Outcome::RateLimited,
-            Some(reason),
-        );
+    if let Some(reason) = paused(conn, task, now)? {
+        return record(conn, t, &data, now, None, Outcome::Refused, Some(reason));
     }
     if let Some(q) = pending::queued_run(conn, t.task)? {
         let reason = format!("coalesced into execution #{q}, which had not started yet");
@@ -258,6 +258,21 @@ pub(crate) fn fire_on(conn: &Connection, t: &NewTrigger, now: Instant) -> Result
         // one, rather than leave the burst to the next kit-tick.
         fired.start = pending::orphaned(conn, q, now)?;
         return Ok(fired);
+    }
+    if let Some(reason) = admit(conn, task, now)? {
+        // As for a slot over the limit: a skipped row naming the limit, and
+        // a rate_limited event (once per window).
+        let skipped =
+            crate::adapt::rate_limit::refuse(conn, task, t.source.as_str(), None, &reason, now)?;
+        return record(
+            conn,
+            t,
+            &data,
+            now,
+            skipped,
+            Outcome::RateLimited,
+            Some(reason),
+        );
     }
     conn.prepare_cached(
         "INSERT INTO supervisor_executions(task, trigger, attempt, created_at, status)

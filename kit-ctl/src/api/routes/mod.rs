@@ -4,6 +4,7 @@ pub mod daemons;
 pub mod events;
 pub mod executions;
 pub mod info;
+pub mod pace;
 pub mod task_body;
 pub mod tasks;
 pub mod triggers;

@@ -6,7 +6,7 @@
 use super::task_body;
 use crate::api::http::{ApiError, Reply};
 use crate::api::router::Call;
-use crate::cmd::list::{last_run, next_label};
+use crate::cmd::list::last_run;
 use kit_db::task::{repo, Change, TaskRow};
 use serde_json::{json, Value};
 
@@ -18,7 +18,18 @@ fn view(call: &Call, row: &TaskRow) -> Result<Value, ApiError> {
         // `enabled` is skipped when true in the file format; an API reader
         // should not have to know that default.
         m.insert("enabled".into(), Value::Bool(row.task.enabled));
-        m.insert("next".into(), Value::String(next_label(row)));
+        let zone = match row.task.timezone.as_deref().and_then(|z| z.parse().ok()) {
+            Some(z) => z,
+            None => kit_db::settings::Settings::load(&call.store.conn)?.zone(),
+        };
+        let (next, in_force) =
+            crate::cmd::list::next_in_force(&call.store.conn, row, zone, call.now()?)
+                .map_err(|e| ApiError::new(500, e.to_string()))?;
+        m.insert("next".into(), Value::String(next));
+        m.insert(
+            "in_force".into(),
+            serde_json::to_value(in_force).unwrap_or(Value::Null),
+        );
         let last = last_run(&call.store.conn, &row.task.name)?;
         m.insert(
             "last_run".into(),

@@ -26,12 +26,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// kit-tick is run every minute; a heartbeat older than this means the
-/// timer (launchd, systemd, cron) is not running it. Same threshold as
-/// kit-heal's `stalled` check.
-pub const TICK_STALE: Duration = Duration::minutes(3);
-/// kit-keep beats at least every 10 s.
-pub const KEEP_STALE: Duration = Duration::minutes(1);
+pub use kit_db::overdue::{KEEP_STALE, TICK_STALE};
 /// A notification still undelivered this long after it was recorded is a
 /// problem (kit-heal delivers within a minute when the notifier works).
 pub const NOTIFY_LATE: Duration = Duration::minutes(5);
@@ -63,6 +58,8 @@ pub struct Status {
     pub tick_gap: Option<kit_db::gap::Gap>,
     /// Conditions and file watches (cmd/status/conditions.rs).
     pub conditions: conditions::Conditions,
+    /// Adaptations, overrides and pauses in force, and pending one-shot runs.
+    pub schedule_changes: Vec<kit_db::adapt::Override>,
     /// Everything worth a look, most serious first.
     pub problems: Vec<Problem>,
 }
@@ -168,6 +165,35 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
             "{} slot{} missed today (see `kit-ctl history --status missed`)",
             thousands(today.missed),
             plural(today.missed)
+        )));
+    }
+
+    let recent = now - kit_db::overdue::RECENT;
+    for (task, n, why) in kit_db::overdue::missed_since(conn, recent)? {
+        problems.push(attention(format!(
+            "task {task}: {} slot{} missed in the last {}: {}",
+            thousands(n),
+            plural(n),
+            clock::human_age(kit_db::overdue::RECENT),
+            crate::output::localize_instants(&why, zone)
+        )));
+    }
+    let failed_ticks = kit_db::tickfail::between(conn, &clock::fmt(recent), &clock::fmt(now))?;
+    if let Some(last) = failed_ticks.last() {
+        problems.push(attention(format!(
+            "kit-tick failed {} time{} in the last {} and claimed nothing then (last at {}: {})",
+            failed_ticks.len(),
+            plural(failed_ticks.len() as i64),
+            clock::human_age(kit_db::overdue::RECENT),
+            local_time(&last.at, zone),
+            last.error
+        )));
+    }
+    if let Some(j) = kit_db::clock_jump::last(conn)?.filter(|j| j.lasts_at(now)) {
+        problems.push(attention(format!(
+            "{} (seen {})",
+            j.sentence(),
+            local_time(&j.to, zone)
         )));
     }
 
@@ -371,6 +397,11 @@ pub fn gather(store: &Store, now: Instant) -> anyhow::Result<Status> {
         triggers: trig,
         tick_gap,
         conditions,
+        schedule_changes: {
+            let mut v = kit_db::adapt::rows::active(conn, None, now)?;
+            v.extend(kit_db::adapt::rows::pending_at(conn, None)?);
+            v
+        },
         problems,
     })
 }

@@ -104,6 +104,10 @@ pub fn print(s: &Status) -> String {
         d.push_str(&format!(", stopped: {}", names(&s.daemons.stopped)));
     }
     line("Daemons", d);
+    // Every change of pace in force, with who set it and until when.
+    for o in &s.schedule_changes {
+        line("Pace", format!("{}: {}", o.task, o.describe()));
+    }
     let failing = if s.failing.is_empty() {
         "none".to_string()
     } else {

@@ -7,6 +7,7 @@
 //! facts it was built from (the REST API serves the same).
 
 mod daemon;
+mod pace;
 mod recovery;
 mod slot;
 mod timed;
@@ -57,6 +58,8 @@ struct Out {
     /// Rows recorded `running` whose kit-run is gone (the same identity
     /// check `status` and reconciliation use): never "still running".
     orphans: std::collections::HashSet<i64>,
+    /// A wall-clock jump still worth telling (`clock_jump::Jump::lasts_at`).
+    jump: Option<kit_db::clock_jump::Jump>,
 }
 
 impl Out {
@@ -70,9 +73,24 @@ impl Out {
     /// "2025-03-30 03:47 CEST (2h ago)"
     fn at(&self, stored: &str) -> String {
         match clock::parse_stored(stored) {
+            // After the clock went back, what was recorded before the jump
+            // carries later times than now: it happened, it is not due "in
+            // 58m".
+            Some(t) if t > self.now && self.recorded_before_jump(t) => format!(
+                "{} (recorded before the clock went back)",
+                local(t, self.zone)
+            ),
             Some(t) => format!("{} ({})", local(t, self.zone), relative(t, self.now)),
             None => stored.to_string(),
         }
+    }
+    fn recorded_before_jump(&self, t: Instant) -> bool {
+        // Only up to where the clock had got: a slot beyond is really ahead.
+        self.jump
+            .as_ref()
+            .filter(|j| j.back())
+            .and_then(|j| Some((j.to_instant()?, clock::parse_stored(&j.resume_at)?)))
+            .is_some_and(|(seen, reached)| seen <= self.now && t > self.now && t <= reached)
     }
     fn when(&self, stored: &str) -> String {
         match clock::parse_stored(stored) {
@@ -102,6 +120,7 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
             .into_iter()
             .map(|o| o.id)
             .collect(),
+        jump: kit_db::clock_jump::last(conn)?.filter(|j| j.lasts_at(now)),
     };
     o.fact("schedule", &row.task.schedule);
     o.fact("timezone", zone.name());
@@ -149,7 +168,8 @@ pub fn explain(store: &Store, name: &str, now: Instant) -> anyhow::Result<Why> {
             case = Some(c);
         }
     }
-    if row.task.enabled && !row.task.is_daemon() && !row.task.is_event_only() {
+    let said_next = pace::pace_part(&mut o, conn, &row, now)?;
+    if row.task.enabled && !row.task.is_daemon() && !row.task.is_event_only() && !said_next {
         timed::next_part(&mut o, &row);
     }
     let closing = std::mem::take(&mut o.closing);

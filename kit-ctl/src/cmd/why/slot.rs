@@ -107,6 +107,9 @@ pub(super) fn describe_slot(
                 ));
             }
             o.say(text);
+            if last.status == "running" {
+                stuck_part(o, conn, &last)?;
+            }
             Ok(match (s.trigger.as_str(), last.status.as_str()) {
                 ("catch_up", _) => "caught_up".into(),
                 (_, "running") => "running".into(),
@@ -133,7 +136,18 @@ pub(super) fn result_phrase(o: &Out, e: &Execution) -> String {
             "succeeded in {}",
             e.duration_ms.map(duration_ms).unwrap_or_else(|| "?".into())
         ),
-        "failed" => format!("failed with exit code {}{took}", e.exit_code.unwrap_or(1)),
+        // The reason adds only what the code does not say: the shell's own
+        // line for 126/127 ("sh: 1: x: not found"), notes on limits.
+        "failed" => format!(
+            "failed with exit code {}{took}{}",
+            e.exit_code.unwrap_or(1),
+            e.reason
+                .as_deref()
+                .and_then(|r| r.strip_prefix(&format!("exited with status {} (", e.exit_code.unwrap_or(1))))
+                .and_then(|rest| rest.split_once(')'))
+                .map(|(said, _)| format!(" ({said})"))
+                .unwrap_or_default()
+        ),
         "timeout" => format!(
             "timed out{took} and was stopped (exit code {})",
             e.exit_code.unwrap_or(124)
@@ -298,6 +312,34 @@ pub(super) fn missed_reason_in_tick(
         .optional()?
         .flatten()
         .unwrap_or_default())
+}
+
+/// A run still recorded running past its timeout (the same rule as
+/// `status` and kit-heal: `kit_db::overdue::stuck`).
+fn stuck_part(o: &mut Out, conn: &Connection, e: &Execution) -> anyhow::Result<()> {
+    if let Some(st) = kit_db::overdue::stuck(conn, o.now)?
+        .into_iter()
+        .find(|st| st.id == e.id)
+    {
+        o.fact("stuck", json_stuck(&st));
+        o.say(format!(
+            "It is stuck: running for {}, past its timeout (stuck after {}). kit-run stops a run at its timeout, \
+             so its kit-run is not doing so; kit-heal has notified it. Stop it with `kill -TERM -{}` \
+             (its process group); kit records the end.",
+            clock::human_age(st.running_for),
+            kit_db::units::Dur(st.limit),
+            e.child_pid.map(|p| p.to_string()).unwrap_or_else(|| "PID".into())
+        ));
+    }
+    Ok(())
+}
+
+fn json_stuck(st: &kit_db::overdue::Stuck) -> serde_json::Value {
+    serde_json::json!({
+        "id": st.id,
+        "running_for_seconds": st.running_for.num_seconds(),
+        "limit_seconds": st.limit.as_secs(),
+    })
 }
 
 #[cfg(test)]

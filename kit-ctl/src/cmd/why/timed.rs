@@ -27,11 +27,18 @@ pub(super) fn timed(
     let slot = last_slot(conn, name)?;
     o.fact("last_slot", &slot);
     let mut case: Option<String> = None;
+    if let Some(j) = o.jump.clone() {
+        o.fact("clock_jump", &j);
+        o.say(format!("{} (seen {}).", j.sentence(), o.when(&j.to)));
+    }
 
     // A due slot nobody claimed: kit-tick itself is not being run.
     if row.task.enabled {
         let due = row.next_due.as_deref().and_then(clock::parse_stored);
         let unclaimed = match due {
+            // While the clock is behind where it was, a slot past it is
+            // not late: it waits for the clock (cronie's virtual time).
+            Some(_) if o.jump.as_ref().is_some_and(|j| j.going_back_at(now)) => false,
             Some(d) => now - d > CLAIM_GRACE,
             // Never evaluated: only a problem if kit-tick is not ticking.
             None => tick_stale(tick.as_ref(), now),
@@ -114,6 +121,22 @@ pub(super) fn timed(
             case.get_or_insert(c);
         }
     }
+    // Slots missed lately, even when a later one ran (status flags them
+    // for as long).
+    if let Some((_, n, reason)) =
+        kit_db::overdue::missed_since(conn, now - kit_db::overdue::RECENT)?
+            .into_iter()
+            .find(|(t, _, _)| t == name)
+    {
+        if case.as_deref() != Some("missed") {
+            o.say(format!(
+                "{n} of its slots {} missed in the last {}: {}.",
+                if n == 1 { "was" } else { "were" },
+                clock::human_age(kit_db::overdue::RECENT),
+                crate::output::localize_instants(&reason, o.zone)
+            ));
+        }
+    }
     // A run by hand (or by recovery, or the API) after the last slot.
     let later = latest_other(conn, name, slot.as_ref().map(|s| s.id))?;
     if let Some(e) = &later {
@@ -143,11 +166,14 @@ pub(super) fn trigger_words(t: &str) -> &'static str {
 
 /// The latest row for a scheduled slot (claimed, caught up, missed or
 /// skipped); retries of it are found from it.
+/// The slot most recently recorded (by id: after the clock went back, a
+/// slot the clock passed again is the latest though its time is earlier);
+/// a retry is shown through its first attempt, a rerun is its own.
 pub(super) fn last_slot(conn: &Connection, task: &str) -> anyhow::Result<Option<Execution>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM supervisor_executions
-         WHERE task = ?1 AND scheduled_for IS NOT NULL AND attempt = 1
-         ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+         WHERE task = ?1 AND scheduled_for IS NOT NULL AND (attempt = 1 OR retry_of IS NULL)
+         ORDER BY id DESC LIMIT 1",
         exec::COLUMNS
     ))?;
     Ok(stmt.query_row([task], exec::from_row).optional()?)
@@ -201,7 +227,28 @@ pub(super) fn next_part(o: &mut Out, row: &TaskRow) {
         Some(d) if d.timestamp() > 253_402_300_799 - 86_400 * 366 => {
             o.say("Its schedule has no future instant, so it will not run again.")
         }
-        Some(d) if d > o.now => o.say(format!("Next slot: {}.", o.at(&clock::fmt(d)))),
+        Some(d) if d > o.now => {
+            // While the clock repeats time, a wildcard task runs each
+            // matching minute before reaching its next slot in sequence.
+            let repeating = o
+                .jump
+                .as_ref()
+                .filter(|j| j.going_back_at(o.now) && !j.big());
+            let wildcard = kit_db::schedule::Schedule::parse(sched).is_ok_and(|s| match &s {
+                kit_db::schedule::Schedule::Cron(c) => !c.is_fixed_time(),
+                kit_db::schedule::Schedule::Every(_) => true,
+                _ => false,
+            });
+            if let (Some(j), true) = (repeating, wildcard) {
+                o.say(format!(
+                    "Until the clock is past {} it runs at each matching minute; then its next slot is {}.",
+                    o.when(&clock::fmt(j.resume_minute().unwrap_or(d))),
+                    o.when(&clock::fmt(d))
+                ));
+            } else {
+                o.say(format!("Next slot: {}.", o.at(&clock::fmt(d))));
+            }
+        }
         Some(_) => {}
         None => {
             if let Ok(s) = kit_db::schedule::Schedule::parse(sched) {
