@@ -36,18 +36,22 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         None => ctx.now()?,
     };
-    let mut probe_next = None;
-    let mut event_only = false;
     let (expr, zone): (String, Tz) = match (&a.task, &a.schedule) {
         (Some(name), _) => {
             let store = ctx.open()?;
-            probe_next = kit_db::probe::store::get(&store.conn, name)?.and_then(|p| p.next_due);
+            let probe_next = kit_db::probe::store::get(&store.conn, name)?.and_then(|p| p.next_due);
             let row = repo::require(&store.conn, name)?;
-            event_only = row.task.is_event_only();
+            let event_only = row.task.is_event_only();
             if event_only && probe_next.is_none() {
                 return when_triggered(ctx, &store.conn, &row.task);
             }
             let (expr, zone) = task_schedule(&store.conn, name, a.tz.as_deref())?;
+            // A condition's next probe (it fires the task only if it
+            // answers true); an @event task has no time slots besides.
+            print_probe(ctx, probe_next.as_deref(), zone);
+            if event_only {
+                return Ok(0);
+            }
             if !matches!(expr.trim(), "@daemon" | "@reboot") {
                 // The schedule in force at each slot: adaptations,
                 // overrides, pauses and one-shot runs included.
@@ -71,20 +75,6 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
         (None, None) => bail!("give a task name or --schedule EXPR"),
     };
-    // A condition's next probe (it fires the task only if it answers true).
-    if let Some(t) = probe_next.as_deref().and_then(clock::parse_stored) {
-        let local = t
-            .with_timezone(&zone)
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-        if ctx.json {
-            print_json(&serde_json::json!({ "probe_at": local, "utc": clock::fmt(t) }));
-        } else {
-            println!("{local} (condition probe)");
-        }
-    }
-    if event_only {
-        return Ok(0); // no time slots: the probe is what comes next
-    }
     for t in fire_times(&expr, zone, from, a.count)? {
         let local = t.with_timezone(&zone);
         if ctx.json {
@@ -100,6 +90,21 @@ pub fn next(ctx: &Ctx, a: NextArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// "2026-03-02T10:02:00+00:00 (condition probe)": when a condition is
+/// probed next.
+fn print_probe(ctx: &Ctx, probe_next: Option<&str>, zone: Tz) {
+    if let Some(t) = probe_next.and_then(clock::parse_stored) {
+        let local = t
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        if ctx.json {
+            print_json(&serde_json::json!({ "probe_at": local, "utc": clock::fmt(t) }));
+        } else {
+            println!("{local} (condition probe)");
+        }
+    }
 }
 
 fn print_runs(ctx: &Ctx, runs: &[kit_db::adapt::view::NextRun], zone: Tz) {

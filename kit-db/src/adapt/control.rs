@@ -128,7 +128,7 @@ pub fn set_override(
         )));
     }
     rows::check_span("--for", now, ends_at)?;
-    let id = rows::insert(
+    replace_in_force(
         conn,
         &NewOverride {
             task: name,
@@ -140,19 +140,34 @@ pub fn set_override(
             reason: Some(reason),
             data: None,
         },
+        ("override", "override set"),
         now,
-    )?;
+    )
+}
+
+/// Puts `new` in force in place of any of its kind (an override replaces
+/// the override, a pause the pause), announces it, and has kit-tick
+/// recompute the task's next slot. `words`: (what it is, what to announce).
+fn replace_in_force(
+    conn: &Connection,
+    new: &NewOverride,
+    words: (&str, &str),
+    now: Instant,
+) -> Result<Override> {
+    let (what, verb) = words;
+    let id = rows::insert(conn, new, now)?;
     clear(
         conn,
-        name,
-        &["schedule"],
-        &format!("replaced by override #{id}"),
+        new.task,
+        &[new.kind],
+        &format!("replaced by {what} #{id}"),
         now,
         Some(id),
     )?;
-    let o = rows::get(conn, id)?.ok_or_else(|| Error::invalid("the override disappeared"))?;
-    announce_change(conn, &o, "override set", now)?;
-    rows::reset_next_due(conn, name, now)?;
+    let o =
+        rows::get(conn, id)?.ok_or_else(|| Error::invalid(format!("the {what} disappeared")))?;
+    announce_change(conn, &o, verb, now)?;
+    rows::reset_next_due(conn, new.task, now)?;
     Ok(o)
 }
 
@@ -168,7 +183,7 @@ pub fn set_pause(
     timed_task(conn, name)?;
     let reason = need_reason(reason)?;
     rows::check_span("--for", now, ends_at)?;
-    let id = rows::insert(
+    replace_in_force(
         conn,
         &NewOverride {
             task: name,
@@ -180,20 +195,9 @@ pub fn set_pause(
             reason: Some(reason),
             data: None,
         },
+        ("pause", "paused"),
         now,
-    )?;
-    clear(
-        conn,
-        name,
-        &["pause"],
-        &format!("replaced by pause #{id}"),
-        now,
-        Some(id),
-    )?;
-    let o = rows::get(conn, id)?.ok_or_else(|| Error::invalid("the pause disappeared"))?;
-    announce_change(conn, &o, "paused", now)?;
-    rows::reset_next_due(conn, name, now)?;
-    Ok(o)
+    )
 }
 
 /// Ends early what is in force (`--clear`, `resume`); `keep` is spared.

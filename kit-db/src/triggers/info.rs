@@ -48,18 +48,7 @@ impl TriggerInfo {
         let p: Vec<String> = self
             .pending
             .iter()
-            .map(|w| {
-                format!(
-                    "queued #{} ({} trigger{}{})",
-                    w.id,
-                    w.triggers,
-                    if w.triggers == 1 { "" } else { "s" },
-                    w.due_at
-                        .as_deref()
-                        .map(|d| format!(", due {d}"))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|w| format!("queued {}", w.describe()))
             .collect();
         (!p.is_empty()).then(|| p.join(", "))
     }

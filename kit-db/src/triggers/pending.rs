@@ -150,6 +150,22 @@ pub struct Waiting {
     pub triggers: i64,
 }
 
+impl Waiting {
+    /// "#12 (2 triggers, due …)", for the views.
+    pub fn describe(&self) -> String {
+        format!(
+            "#{} ({} trigger{}{})",
+            self.id,
+            self.triggers,
+            if self.triggers == 1 { "" } else { "s" },
+            self.due_at
+                .as_deref()
+                .map(|d| format!(", due {d}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// Every queued triggered run (for `status`, `next`, the API and the tick).
 pub fn waiting(conn: &Connection, task: Option<&str>) -> Result<Vec<Waiting>> {
     let mut stmt = conn.prepare_cached(&format!(

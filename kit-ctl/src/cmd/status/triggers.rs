@@ -78,19 +78,7 @@ pub fn line(t: &Triggers) -> String {
         let p: Vec<String> = t
             .pending
             .iter()
-            .map(|w| {
-                format!(
-                    "{} #{} ({} trigger{}{})",
-                    w.task,
-                    w.id,
-                    w.triggers,
-                    if w.triggers == 1 { "" } else { "s" },
-                    w.due_at
-                        .as_deref()
-                        .map(|d| format!(", due {d}"))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|w| format!("{} {}", w.task, w.describe()))
             .collect();
         s.push_str(&format!("; pending: {}", p.join(", ")));
     }
