@@ -321,3 +321,68 @@ fn one_tick_probes_every_due_condition_side_by_side_and_records_each() {
         kit.scalar("SELECT count(*) FROM supervisor_probe_results WHERE decision = 'fired'");
     assert_eq!(fired, 5);
 }
+
+#[test]
+fn a_broken_probe_runs_the_tasks_recovery_actions_then_escalates() {
+    // A probe failure has no execution, but it counts toward recovery:
+    // after failure_threshold failed probes, the task's actions run (one
+    // round per cooldown) and, rounds spent, the episode escalates.
+    let mut kit = Kit::new();
+    let script = kit.file("probe.sh", "exit 3\n");
+    let fixed = kit.path("fixed");
+    kit.at("2026-03-02T10:00:00Z");
+    kit.tasks(&format!(
+        r#"
+[[task]]
+name = "defrag"
+schedule = "0 3 1 1 *"
+command = "true"
+when = {{ command = "sh {}", every = "1m" }}
+[task.recovery]
+failure_threshold = 2
+max_attempts = 1
+cooldown = "1m"
+actions = ["exec:touch {}"]
+escalate = "disable"
+"#,
+        script.display(),
+        fixed.display()
+    ));
+    let heal = |kit: &Kit, at: &str| kit.heal().env("KIT_NOW", at).ok();
+    tick_and_probe(&mut kit, "2026-03-02T10:00:30Z", 1);
+    heal(&kit, "2026-03-02T10:00:40Z");
+    assert!(!fixed.exists(), "one failure is under the threshold");
+    tick_and_probe(&mut kit, "2026-03-02T10:01:30Z", 2);
+    heal(&kit, "2026-03-02T10:01:40Z");
+    wait_for(LONG, "the recovery action", || fixed.exists());
+    let msg: String = kit.scalar(
+        "SELECT message FROM supervisor_events WHERE kind = 'recovering' AND task = 'defrag'",
+    );
+    assert!(
+        msg.contains("probe failed 2 times in a row: recovery round 1 of 1"),
+        "{msg}"
+    );
+    // Within the cooldown: nothing more.
+    heal(&kit, "2026-03-02T10:02:00Z");
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'escalated'"),
+        0
+    );
+    // The probe still fails after the one round: escalated, task disabled.
+    tick_and_probe(&mut kit, "2026-03-02T10:02:30Z", 3);
+    heal(&kit, "2026-03-02T10:02:50Z");
+    let (sev, msg): (String, String) = kit
+        .conn()
+        .query_row(
+            "SELECT severity, message FROM supervisor_events WHERE kind = 'escalated'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sev, "critical");
+    assert!(msg.contains("the task is now disabled"), "{msg}");
+    assert_eq!(
+        kit.scalar::<i64>("SELECT enabled FROM supervisor_tasks WHERE name = 'defrag'"),
+        0
+    );
+}

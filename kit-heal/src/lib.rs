@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod detect;
 pub mod notify;
+pub mod probe_recovery;
 pub mod recovery;
 pub mod report;
 pub mod streak;
@@ -121,6 +122,9 @@ fn decide(tx: &Transaction, only: Option<&str>, now: Instant) -> kit_db::Result<
     let mut planned = Vec::new();
     for row in &tasks {
         planned.extend(recovery::evaluate(tx, row, &settings, now, &mut lines)?);
+        planned.extend(probe_recovery::evaluate(
+            tx, row, &settings, now, &mut lines,
+        )?);
     }
     planned.extend(actions::claim_orphans(tx, now)?);
     state::beat(tx, "kit-heal", now, None)?;
