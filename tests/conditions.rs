@@ -386,3 +386,54 @@ escalate = "disable"
         0
     );
 }
+
+#[test]
+fn a_probe_whose_runner_died_is_recorded_failed_at_the_next_claim() {
+    // What a kill -9 of `kit-run --probe` leaves: a claim that never
+    // answers. While it could still be running (its timeout and a minute)
+    // the next due time passes over it; after that it is a probe failure,
+    // notified like any other, and a new probe is claimed.
+    let mut kit = Kit::new();
+    kit.at("2026-03-02T10:00:00Z");
+    kit.tasks(
+        r#"
+[[task]]
+name = "defrag"
+schedule = "0 3 1 1 *"
+command = "true"
+when = { command = "exit 1", every = "1m", timeout = "30s" }
+"#,
+    );
+    tick_and_probe(&mut kit, "2026-03-02T10:00:30Z", 1);
+    kit.conn()
+        .execute_batch(
+            "UPDATE supervisor_probes SET claimed_at = '2026-03-02T10:01:30.000Z',
+                    next_due = '2026-03-02T10:02:30.000Z' WHERE task = 'defrag'",
+        )
+        .unwrap();
+    // 10:02:30: an open claim a minute old may still answer: passed over.
+    kit.at("2026-03-02T10:02:30Z");
+    kit.tick().ok();
+    assert_eq!(probe_count(&kit), 1);
+    // 10:03:30: two minutes open, past its 30 s timeout and the minute.
+    tick_and_probe(&mut kit, "2026-03-02T10:03:30Z", 3);
+    let (result, error): (String, String) = kit
+        .conn()
+        .query_row(
+            "SELECT result, error FROM supervisor_probe_results WHERE task = 'defrag' ORDER BY id LIMIT 1 OFFSET 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(result, "failed");
+    assert!(
+        error.contains("claimed at 2026-03-02T10:01:30.000Z never answered"),
+        "{error}"
+    );
+    assert_eq!(
+        kit.scalar::<i64>("SELECT count(*) FROM supervisor_events WHERE kind = 'probe_failed'"),
+        1
+    );
+    // The new probe answered (false): the episode is over.
+    assert_eq!(decisions(&kit).last().map(String::as_str), Some("not_true"));
+}

@@ -144,8 +144,41 @@ pub fn settle(
     Ok(report)
 }
 
+/// A probe claimed earlier that never answered (its `kit-run --probe` was
+/// killed, or could not start): recorded as a failed probe when the next one
+/// is claimed, so a lost probe is a failure like any other, never silence.
+/// A probe's timeout is at most its `every`, so a claim still open at the
+/// next due time is lost.
+pub fn record_lost(
+    conn: &rusqlite::Connection,
+    name: &str,
+    claimed_at: &str,
+    now: Instant,
+) -> Result<()> {
+    let state = store::get(conn, name)?;
+    let lost = run::Probed {
+        answer: Answer::Failed,
+        exit: None,
+        error: Some(format!(
+            "the probe claimed at {claimed_at} never answered: its kit-run --probe died \
+             (kill -9, a crash) or could not start (see $KIT_HOME/logs/kit-run.log)"
+        )),
+        output: String::new(),
+        duration: std::time::Duration::ZERO,
+    };
+    record(
+        conn,
+        name,
+        &lost,
+        Decision::Failed,
+        None,
+        state.as_ref(),
+        now,
+    )
+}
+
 fn record(
-    tx: &rusqlite::Transaction,
+    tx: &rusqlite::Connection,
     name: &str,
     p: &run::Probed,
     decision: Decision,

@@ -48,18 +48,37 @@ pub fn remove(conn: &Connection, task: &str) -> Result<()> {
 pub fn claim_due(conn: &Connection, now: Instant) -> Result<Vec<String>> {
     let ts = clock::fmt(now);
     let mut stmt = conn.prepare_cached(
-        "SELECT p.task, p.next_due, p.every_ms FROM supervisor_probes p
+        "SELECT p.task, p.next_due, p.every_ms, p.claimed_at, p.spec FROM supervisor_probes p
          JOIN supervisor_tasks t ON t.name = p.task
          WHERE p.next_due <= ?1 AND t.enabled = 1",
     )?;
-    let due: Vec<(String, String, i64)> = stmt
-        .query_map([&ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    type Due = (String, String, i64, Option<String>, String);
+    let due: Vec<Due> = stmt
+        .query_map([&ts], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut update = conn.prepare_cached(
         "UPDATE supervisor_probes SET next_due = ?2, claimed_at = ?3 WHERE task = ?1 AND next_due = ?4",
     )?;
     let mut claimed = Vec::with_capacity(due.len());
-    for (task, due_at, every_ms) in due {
+    for (task, due_at, every_ms, open_claim, spec) in due {
+        // The previous probe has not answered. Past its timeout (and a
+        // minute for the runner to start and record) it is lost, and
+        // recorded as a failure; before that it is still running, and this
+        // due time is passed over rather than probed twice at once.
+        if let Some(claimed_at) = open_claim {
+            let timeout = serde_json::from_str::<crate::task::when::When>(&spec)
+                .map(|w| w.timeout())
+                .unwrap_or(crate::task::when::DEFAULT_TIMEOUT);
+            let limit = chrono::Duration::from_std(timeout).unwrap_or_default()
+                + chrono::Duration::minutes(1);
+            let open_for = clock::parse_stored(&claimed_at).map(|c| now - c);
+            if open_for.is_some_and(|d| d < limit) {
+                continue;
+            }
+            super::record_lost(conn, &task, &claimed_at, now)?;
+        }
         let every = chrono::Duration::milliseconds(every_ms.max(1));
         let base = clock::parse_stored(&due_at).unwrap_or(now);
         let mut next = base + every;
