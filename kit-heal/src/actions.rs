@@ -36,6 +36,26 @@ pub struct Planned {
     pub cwd: Option<String>,
 }
 
+/// Plans every action of a recovery round, in order; each is keyed
+/// `{key}:{index}` so a round's actions are recorded once.
+pub fn plan_round(
+    tx: &Connection,
+    row: &TaskRow,
+    actions: &[String],
+    round: i64,
+    key: &str,
+    now: Instant,
+    lines: &mut Vec<Line>,
+) -> Result<Vec<Planned>> {
+    let mut planned = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        if let Some(p) = plan(tx, row, action, round, &format!("{key}:{i}"), now, lines)? {
+            planned.push(p);
+        }
+    }
+    Ok(planned)
+}
+
 /// Records action `action` of round `round`: queues a restart at once,
 /// plans `run:`/`exec:`. Returns what to start after the commit.
 pub fn plan(

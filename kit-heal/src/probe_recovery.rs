@@ -127,14 +127,8 @@ fn round(
         notify: has_actions,
     };
     report::record(tx, &ev, now, lines)?;
-    let mut planned = Vec::new();
-    for (i, action) in policy.actions.iter().enumerate() {
-        let key = format!("probe-action:{name}:{}:{}:{i}", ep.since, ep.rounds);
-        if let Some(p) = actions::plan(tx, row, action, ep.rounds, &key, now, lines)? {
-            planned.push(p);
-        }
-    }
-    Ok(planned)
+    let key = format!("probe-action:{name}:{}:{}", ep.since, ep.rounds);
+    actions::plan_round(tx, row, &policy.actions, ep.rounds, &key, now, lines)
 }
 
 fn escalate(

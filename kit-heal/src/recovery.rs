@@ -206,14 +206,8 @@ fn round(
         notify: has_actions,
     };
     report::record(tx, &ev, now, lines)?;
-    let mut planned = Vec::new();
-    for (i, action) in policy.actions.iter().enumerate() {
-        let key = format!("action:{name}:{marker}:{i}");
-        if let Some(p) = actions::plan(tx, row, action, st.rounds, &key, now, lines)? {
-            planned.push(p);
-        }
-    }
-    Ok(planned)
+    let key = format!("action:{name}:{marker}");
+    actions::plan_round(tx, row, &policy.actions, st.rounds, &key, now, lines)
 }
 
 fn escalate(
