@@ -122,10 +122,10 @@ fn decide(tx: &Transaction, only: Option<&str>, now: Instant) -> kit_db::Result<
     let mut planned = Vec::new();
     for row in &tasks {
         planned.extend(recovery::evaluate(tx, row, &settings, now, &mut lines)?);
-        planned.extend(probe_recovery::evaluate(
-            tx, row, &settings, now, &mut lines,
-        )?);
     }
+    planned.extend(probe_recovery::evaluate_all(
+        tx, &tasks, &settings, now, &mut lines,
+    )?);
     planned.extend(actions::claim_orphans(tx, now)?);
     state::beat(tx, "kit-heal", now, None)?;
     Ok(Decision {

@@ -36,21 +36,43 @@ struct Episode {
     escalated: bool,
 }
 
-/// Evaluates the probe of one task at `now`; returns the actions to start
-/// after commit.
-pub fn evaluate(
+/// Evaluates the failing probes among `tasks` at `now`; returns the actions
+/// to start after commit. One read of the failing probes per kit-heal run,
+/// not one per task: most tasks have no probe, and most probes answer.
+pub fn evaluate_all(
+    tx: &Transaction,
+    tasks: &[TaskRow],
+    settings: &Settings,
+    now: Instant,
+    lines: &mut Vec<Line>,
+) -> Result<Vec<Planned>> {
+    let failing = kit_db::probe::store::failing(tx)?;
+    // Episodes whose probe answers again (or is gone) are over.
+    tx.execute(
+        "DELETE FROM supervisor_state WHERE key LIKE 'heal.probe.%'
+           AND substr(key, 12) NOT IN (SELECT task FROM supervisor_probes WHERE failing_since IS NOT NULL)",
+        [],
+    )?;
+    let mut planned = Vec::new();
+    for probe in &failing {
+        if let Some(row) = tasks.iter().find(|r| r.task.name == probe.task) {
+            planned.extend(evaluate(tx, row, probe, settings, now, lines)?);
+        }
+    }
+    Ok(planned)
+}
+
+/// Evaluates one task whose probe is failing.
+fn evaluate(
     tx: &Transaction,
     row: &TaskRow,
+    probe: &kit_db::probe::store::ProbeState,
     settings: &Settings,
     now: Instant,
     lines: &mut Vec<Line>,
 ) -> Result<Vec<Planned>> {
     let name = &row.task.name;
-    let Some(probe) = kit_db::probe::store::get(tx, name)? else {
-        return Ok(Vec::new());
-    };
     let Some(since) = probe.failing_since.clone() else {
-        state::remove(tx, &key(name))?;
         return Ok(Vec::new());
     };
     let policy = recovery::policy(&row.task, settings);

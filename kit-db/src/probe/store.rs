@@ -153,10 +153,11 @@ pub fn list(conn: &Connection) -> Result<Vec<ProbeState>> {
 
 /// Probes failing now (of enabled tasks): what `status` flags.
 pub fn failing(conn: &Connection) -> Result<Vec<ProbeState>> {
-    Ok(list(conn)?
-        .into_iter()
-        .filter(|p| p.failing_since.is_some())
-        .collect())
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM supervisor_probes WHERE failing_since IS NOT NULL ORDER BY task"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// One recorded probe.
